@@ -1,0 +1,22 @@
+// Shared vitest settings for every workspace package: resolve workspace imports to their TypeScript
+// sources, so tests never need a build first.
+import { defineConfig } from "vitest/config";
+
+export function elitekvVitestConfig() {
+  return defineConfig({
+    resolve: {
+      conditions: ["elitekv-source"],
+    },
+    ssr: {
+      resolve: {
+        conditions: ["elitekv-source"],
+      },
+    },
+    test: {
+      pool: "forks",
+      testTimeout: 120_000,
+      hookTimeout: 120_000,
+      include: ["test/**/*.test.ts"],
+    },
+  });
+}
