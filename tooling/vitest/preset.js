@@ -1,5 +1,6 @@
 // Shared vitest settings for every workspace package: resolve workspace imports to their TypeScript
-// sources, so tests never need a build first.
+// sources, so tests never need a build first. Plain JavaScript because vitest loads config files with
+// Node, which cannot import TypeScript from a linked workspace package.
 import { defineConfig } from "vitest/config";
 
 export function elitekvVitestConfig() {
