@@ -18,6 +18,8 @@ export function elitekvVitestConfig() {
       testTimeout: 120_000,
       hookTimeout: 120_000,
       include: ["test/**/*.test.ts"],
+      // The JSON report feeds the repository-wide "N passed, N failed" line printed by `pnpm test`.
+      reporters: ["default", ["json", { outputFile: "test-results.json" }]],
     },
   });
 }
