@@ -1,0 +1,54 @@
+// Options that several commands share, declared once so their names and help text stay identical.
+import type { Command } from "commander";
+
+import { parsePositiveInteger } from "./number-parsers.js";
+
+export interface OutputOptions {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export interface ModelOptions {
+  model: string;
+  tokenizer?: string;
+  cacheDir?: string;
+}
+
+export interface ThreadOptions {
+  threads?: number;
+}
+
+/** Adds --json (data as JSON on stdout) and --quiet (no progress on stderr). */
+export function addOutputOptions(command: Command): Command {
+  return command
+    .option("--json", "print the result as JSON on stdout")
+    .option("-q, --quiet", "print no progress on stderr");
+}
+
+/** Adds the --cache-dir option that locates fetched models. */
+export function addCacheDirOption(command: Command): Command {
+  return command.option(
+    "--cache-dir <dir>",
+    "folder of fetched models (default: $ELITEKV_CACHE_DIR, else ~/.cache/elitekv)",
+  );
+}
+
+/** Adds --model (required), --tokenizer and --cache-dir. */
+export function addModelOptions(command: Command): Command {
+  command
+    .requiredOption(
+      "-m, --model <path>",
+      "model: a llama2.c .bin file, a Hugging Face folder, a .gguf file or a fetched model name (smollm2)",
+    )
+    .option("--tokenizer <path>", "tokenizer file for a llama2.c model (default: a tok*.bin beside the model)");
+  return addCacheDirOption(command);
+}
+
+/** Adds --threads for commands that run a backend. */
+export function addThreadOptions(command: Command): Command {
+  return command.option(
+    "--threads <count>",
+    "worker threads of the CPU backend (default: the backend's own choice)",
+    parsePositiveInteger,
+  );
+}

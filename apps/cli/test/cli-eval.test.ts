@@ -1,0 +1,41 @@
+// `elitekv eval ppl` end to end, as a spawned process that is not attached to a terminal.
+import { readFileSync } from "node:fs";
+
+import { tolerances } from "@elitekv/vitest-config/matchers";
+import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
+import { describe, expect, it } from "vitest";
+
+import { parseJsonLines, runElitekv } from "./run-elitekv.js";
+
+const storiesModel = sharedPath("models", "stories260K", "stories260K.bin");
+const storiesGolden = sharedPath("models", "stories260K", "golden.json");
+const tinyStoriesText = sharedPath("data", "tinystories-valid-prefix", "tinystories_val.txt");
+
+describe.skipIf(!hasShared)("eval ppl", () => {
+  it("matches the stories260K golden perplexity", async () => {
+    const golden = JSON.parse(readFileSync(storiesGolden, "utf8")) as { ppl: number };
+    const args = ["eval", "ppl", "--model", storiesModel, "--text", tinyStoriesText, "--max-chars", "40000"];
+    const run = await runElitekv([...args, "--window", "512", "--json"], 300_000);
+    expect(run.code, run.stderr).toBe(0);
+
+    const result = JSON.parse(run.stdout) as Record<string, number>;
+    expect(Object.keys(result)).toEqual(["ppl", "meanNll", "tokens", "windows", "seconds"]);
+    expect(golden.ppl).toBeCloseTo(4.0717, 4);
+    expect(Math.abs(result.ppl - golden.ppl) / golden.ppl).toBeLessThan(tolerances.goldenPerplexity);
+    expect(result.meanNll).toBeCloseTo(Math.log(result.ppl), 12);
+    // 19175 ids (BOS included) make 37 full windows of 512, and each window scores 511 predictions.
+    expect(result.windows).toBe(37);
+    expect(result.tokens).toBe(37 * 511);
+    expect(result.seconds).toBeGreaterThan(0);
+
+    // stderr is a pipe here, so every line of it is one ProgressEvent as JSON.
+    const events = parseJsonLines(run.stderr) as Array<{ type: string; task: string }>;
+    for (const event of events) {
+      expect(["start", "advance", "end", "info"]).toContain(event.type);
+      expect(typeof event.task).toBe("string");
+    }
+    expect(events).toContainEqual(expect.objectContaining({ type: "start", task: "perplexity", total: 37 }));
+    expect(events).toContainEqual(expect.objectContaining({ type: "end", task: "perplexity" }));
+    expect(events).toContainEqual(expect.objectContaining({ type: "info", task: "tokenize" }));
+  });
+});
