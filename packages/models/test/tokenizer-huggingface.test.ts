@@ -128,7 +128,7 @@ describe("chat templates", () => {
   for (const name of ["llama31", "title_strip", "mistral"]) {
     it(`renders ${name} like Python Jinja`, () => {
       const tokenizer = withTemplate(templates[name].template);
-      expect(tokenizer.applyChatTemplate(templates[name].messages, { addGenerationPrompt: true })).toBe(templates[name].rendered);
+      expect(tokenizer.applyChatTemplate!(templates[name].messages, { addGenerationPrompt: true })).toBe(templates[name].rendered);
     });
   }
 
@@ -143,7 +143,7 @@ describe("chat templates", () => {
       add_bos_token: true,
       chat_template: "{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}",
     });
-    const prompt = tokenizer.applyChatTemplate([{ role: "user", content: "hello" }]);
+    const prompt = tokenizer.applyChatTemplate!([{ role: "user", content: "hello" }]);
     const ids = tokenizer.encode(prompt, { addBos: !tokenizer.chatTemplateAddsBos });
     expect(tokenizer.chatTemplateAddsBos).toBe(true);
     expect(ids[0]).toBe(1);
@@ -158,7 +158,7 @@ describe("chat templates", () => {
     ];
     const error = (() => {
       try {
-        tokenizer.applyChatTemplate(messages);
+        tokenizer.applyChatTemplate!(messages);
       } catch (caught) {
         return caught;
       }
@@ -172,15 +172,17 @@ describe("chat templates", () => {
       { name: "tool_use", template: "tools" },
       { name: "default", template: "{{ messages[0]['content'] }}" },
     ] as unknown as string);
-    expect(tokenizer.applyChatTemplate([{ role: "user", content: "hi" }])).toBe("hi");
+    expect(tokenizer.applyChatTemplate!([{ role: "user", content: "hi" }])).toBe("hi");
   });
 
   it("rejects a template that does not parse", () => {
     expect(() => withTemplate("{% for %}")).toThrow(InvalidTokenizerError);
   });
 
-  it("raises without a template", () => {
-    expect(() => fixtureTokenizer("added-tokens.tokenizer.json").applyChatTemplate([])).toThrow(InvalidTokenizerError);
+  it("has no applyChatTemplate without a template", () => {
+    const tokenizer = fixtureTokenizer("added-tokens.tokenizer.json");
+    expect(tokenizer.applyChatTemplate).toBeUndefined();
+    expect(tokenizer.hasChatTemplate).toBe(false);
   });
 });
 

@@ -215,14 +215,13 @@ export class HuggingFaceTokenizer implements Tokenizer {
     return { push, flush };
   }
 
-  applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    if (this.chatTemplate === undefined) {
-      throw new InvalidTokenizerError(
-        "the tokenizer has no chat template; add chat_template to tokenizer_config.json or pass plain text",
-        { file: this.source, field: "chat_template" },
-      );
-    }
-    return this.chatTemplate.render(messages, options);
+  /** Renders a chat through the tokenizer's template; undefined when tokenizer_config.json has none. */
+  get applyChatTemplate():
+    | ((messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean }) => string)
+    | undefined {
+    const template = this.chatTemplate;
+    if (template === undefined) return undefined;
+    return (messages, options = {}) => template.render(messages, options);
   }
 
   /** True when the tokenizer has a chat template, so applyChatTemplate can render prompts. */
