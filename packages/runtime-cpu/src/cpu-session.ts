@@ -1,0 +1,177 @@
+// An inference session of the CPU backend: validates each call, splits prefills into chunks for the
+// forward pass, tracks the cache length and delivers captured queries and keys.
+import {
+  BackendFailureError,
+  ContextOverflowError,
+  InvalidArgumentError,
+  type CaptureOptions,
+  type ForwardOptions,
+  type InferenceSession,
+  type Logits,
+  type ModelConfig,
+} from "@elitekv/core";
+
+import type { FullKvCache } from "./full-kv-cache.js";
+import type { CaptureBuffers, ChunkLogits, LlamaForward } from "./llama-forward.js";
+
+/** The backend services a session uses. */
+export interface SessionHost {
+  /** Runs `task` after every forward pass queued before it, so passes never overlap on the pool. */
+  exclusive<T>(task: () => Promise<T>): Promise<T>;
+  /** Throws BackendFailureError once the backend is disposed. */
+  assertUsable(): void;
+}
+
+export class CpuSession implements InferenceSession {
+  readonly config: ModelConfig;
+  readonly cache: FullKvCache;
+  private readonly host: SessionHost;
+  private readonly forward: LlamaForward;
+  private readonly releaseResources: () => void;
+  /** Incremented by reset(), so that a pass started before a reset does not restore the old length. */
+  private resetCount = 0;
+  private disposed = false;
+
+  constructor(host: SessionHost, config: ModelConfig, cache: FullKvCache, forward: LlamaForward, releaseResources: () => void) {
+    this.host = host;
+    this.config = config;
+    this.cache = cache;
+    this.forward = forward;
+    this.releaseResources = releaseResources;
+  }
+
+  get position(): number {
+    return this.cache.length;
+  }
+
+  async prefill(ids: readonly number[], options: ForwardOptions = {}): Promise<Logits> {
+    this.assertOpen();
+    this.validateIds(ids);
+    // A copy, so that a caller changing its array while the call waits in the queue changes nothing.
+    const tokens = Array.from(ids);
+    const logits = options.logits ?? "last";
+    if (logits !== "last" && logits !== "all") {
+      throw new InvalidArgumentError(`logits must be "last" or "all", got ${String(logits)}`, { field: "logits" });
+    }
+    const capturedLayers = options.capture === undefined ? [] : this.validateCapture(options.capture);
+
+    return this.host.exclusive(async () => {
+      this.assertOpen();
+      const startPosition = this.cache.length;
+      if (startPosition + tokens.length > this.cache.capacity) {
+        throw new ContextOverflowError(startPosition + tokens.length, this.cache.capacity);
+      }
+
+      const resetCount = this.resetCount;
+      const result = await this.runChunks(tokens, startPosition, logits, capturedLayers);
+      if (this.resetCount === resetCount) this.cache.setLength(startPosition + tokens.length);
+
+      // Callbacks run after the cache length advanced: one that throws rejects this call, but the
+      // tokens stay cached.
+      if (options.capture !== undefined) {
+        for (const layer of capturedLayers) {
+          options.capture.onCapture({
+            layer,
+            startPosition,
+            tokens: tokens.length,
+            query: result.capture!.queries.get(layer)!,
+            key: result.capture!.keys.get(layer)!,
+          });
+        }
+      }
+      return result.logits;
+    });
+  }
+
+  decode(id: number, options: Omit<ForwardOptions, "logits"> = {}): Promise<Logits> {
+    return this.prefill([id], { capture: options.capture, logits: "last" });
+  }
+
+  reset(): void {
+    this.resetCount++;
+    this.cache.setLength(0);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    // Wait for passes already queued, which still read the buffers released here.
+    await this.host.exclusive(async () => this.releaseResources());
+  }
+
+  private async runChunks(
+    ids: readonly number[],
+    startPosition: number,
+    logits: "last" | "all",
+    capturedLayers: readonly number[],
+  ): Promise<{ logits: Logits; capture: CaptureBuffers | undefined }> {
+    const { vocabSize, numHeads, numKvHeads, headDim } = this.config;
+    const total = ids.length;
+    const output = new Float32Array((logits === "all" ? total : 1) * vocabSize);
+
+    let capture: CaptureBuffers | undefined;
+    if (capturedLayers.length > 0) {
+      capture = { queries: new Map(), keys: new Map() };
+      for (const layer of capturedLayers) {
+        capture.queries.set(layer, new Float32Array(total * numHeads * headDim));
+        capture.keys.set(layer, new Float32Array(total * numKvHeads * headDim));
+      }
+    }
+
+    for (let chunkStart = 0; chunkStart < total; chunkStart += this.forward.chunkTokens) {
+      const count = Math.min(this.forward.chunkTokens, total - chunkStart);
+      let chunkLogits: ChunkLogits = "all";
+      if (logits === "last") chunkLogits = chunkStart + count === total ? "last" : "none";
+      const rows = await this.forward.runChunk(
+        ids.slice(chunkStart, chunkStart + count),
+        count,
+        startPosition + chunkStart,
+        chunkLogits,
+        capture,
+        chunkStart,
+      );
+      if (rows !== undefined) output.set(rows, logits === "all" ? chunkStart * vocabSize : 0);
+    }
+
+    return { logits: { rows: logits === "all" ? total : 1, vocabSize, data: output }, capture };
+  }
+
+  private assertOpen(): void {
+    if (this.disposed) throw new BackendFailureError("the session was disposed; create a new session");
+    this.host.assertUsable();
+  }
+
+  private validateIds(ids: readonly number[]): void {
+    if (!Array.isArray(ids) || ids.length === 0) {
+      throw new InvalidArgumentError("prefill needs a non-empty array of token ids", { field: "ids" });
+    }
+    const vocabSize = this.config.vocabSize;
+    for (let index = 0; index < ids.length; index++) {
+      const id = ids[index];
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new InvalidArgumentError(
+          `token id ${String(id)} at index ${index} is not an integer in [0, ${vocabSize}); check that the tokenizer matches the model`,
+          { field: "ids" },
+        );
+      }
+    }
+  }
+
+  /** Returns the captured layers in ascending order, without duplicates. */
+  private validateCapture(capture: CaptureOptions): number[] {
+    if (typeof capture.onCapture !== "function") {
+      throw new InvalidArgumentError("capture.onCapture must be a function", { field: "capture.onCapture" });
+    }
+    const numLayers = this.config.numLayers;
+    if (capture.layers === undefined) return Array.from({ length: numLayers }, (_, layer) => layer);
+
+    for (const layer of capture.layers) {
+      if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) {
+        throw new InvalidArgumentError(`capture layer ${String(layer)} is not an integer in [0, ${numLayers})`, {
+          field: "capture.layers",
+        });
+      }
+    }
+    return [...new Set(capture.layers)].sort((a, b) => a - b);
+  }
+}
