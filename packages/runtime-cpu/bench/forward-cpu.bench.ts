@@ -1,10 +1,10 @@
 // Throughput of the CPU backend, printed as one JSON object: matmul GFLOP/s on 1 thread and on all
-// threads, then prefill and decode tokens/s on stories260K and, when ELITEKV_SMOLLM2_GGUF names a
-// SmolLM2-135M GGUF file, on that model too. Prefill returns every logits row, as perplexity needs.
+// threads, then prefill and decode tokens/s on stories260K and on SmolLM2-135M: the GGUF file named by
+// ELITEKV_SMOLLM2_GGUF, else the one `elitekv fetch smollm2` cached, else none. Prefill returns every logits row, as perplexity needs.
 // Run: node --conditions=elitekv-source --import tsx packages/runtime-cpu/bench/forward-cpu.bench.ts
 import { existsSync } from "node:fs";
 
-import { loadModel } from "@elitekv/models";
+import { loadModel, resolveModelPath } from "@elitekv/models";
 import { sharedPath } from "@elitekv/vitest-config/shared";
 
 import { createCpuBackend, defaultThreadCount } from "../src/index.js";
@@ -102,9 +102,18 @@ if (existsSync(stories)) {
   for (const threads of threadCounts) (results.models as unknown[]).push(await measureModel(stories, threads, 256, 256));
 }
 
-const smollm2 = process.env.ELITEKV_SMOLLM2_GGUF;
+const smollm2 = process.env.ELITEKV_SMOLLM2_GGUF ?? fetchedSmollm2();
 if (smollm2 !== undefined) {
   for (const threads of threadCounts) (results.models as unknown[]).push(await measureModel(smollm2, threads, 256, 32));
 }
 
 process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+
+/** Returns the SmolLM2 file cached by `elitekv fetch smollm2`, or undefined when it was not fetched. */
+function fetchedSmollm2(): string | undefined {
+  try {
+    return resolveModelPath("smollm2");
+  } catch {
+    return undefined;
+  }
+}
