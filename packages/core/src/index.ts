@@ -87,3 +87,28 @@ export { argmax, Sampler, type SamplingOptions } from "./sampling/sampler.js";
 export { createRandom, type Random } from "./sampling/random.js";
 
 export { logSumExp, matmulTransposed, rmsNorm } from "./math/linear-algebra.js";
+export {
+  createMatrix,
+  frobeniusNorm,
+  identityMatrix,
+  multiply,
+  sliceColumns,
+  subtract,
+  transpose,
+  type Matrix,
+} from "./math/dense-matrix.js";
+export { qrDecompose, type QrResult } from "./math/qr.js";
+export {
+  dampedCholesky,
+  solveLowerTriangular,
+  solveUpperTriangularTransposed,
+  type CholeskyOptions,
+  type CholeskyResult,
+} from "./math/cholesky.js";
+export { svd, type JacobiOptions, type SvdResult } from "./math/svd.js";
+export {
+  randomizedSvd,
+  referenceMatmul,
+  type MatmulProvider,
+  type RandomizedSvdOptions,
+} from "./math/randomized-svd.js";
