@@ -56,6 +56,16 @@ export type {
   Tokenizer,
 } from "./model/tokenizer.js";
 export type { LoadedModel, ModelFormat, ModelSource } from "./model/loaded-model.js";
+export {
+  eliteCacheLayout,
+  eliteLayerRatio,
+  eliteNopeDims,
+  eliteRopeDims,
+  eliteWeightNames,
+  validateEliteKvConfig,
+  type EliteKvConfig,
+  type EliteLayerConfig,
+} from "./model/elitekv-config.js";
 
 export {
   cacheBytesPerToken,

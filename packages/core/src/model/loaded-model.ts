@@ -1,4 +1,5 @@
 // What a loader returns: everything a backend needs to run the model, plus where it came from.
+import type { EliteKvConfig } from "./elitekv-config.js";
 import type { ModelConfig } from "./model-config.js";
 import type { Tokenizer } from "./tokenizer.js";
 import type { WeightStore } from "./weight-store.js";
@@ -20,4 +21,6 @@ export interface LoadedModel {
   weights: WeightStore;
   tokenizer: Tokenizer;
   source: ModelSource;
+  /** Present for a converted model: its attention uses the `eliteWeightNames` weights and an EliteKV cache. */
+  elite?: EliteKvConfig;
 }
