@@ -21,11 +21,18 @@ export interface CaptureEvent {
   query: Float32Array;
   /** [tokens, numKvHeads, headDim], "half" RoPE layout, before rotation. */
   key: Float32Array;
+  /**
+   * [tokens, hiddenSize]: the RMS-normalised hidden states that feed the layer's q, k and v projections.
+   * Present only when CaptureOptions.attentionInput is true.
+   */
+  attentionInput?: Float32Array;
 }
 
 export interface CaptureOptions {
   /** Layers to capture; all layers when omitted. */
   layers?: readonly number[];
+  /** Also deliver each captured layer's attention input (for activation covariances). */
+  attentionInput?: boolean;
   onCapture: (event: CaptureEvent) => void;
 }
 
