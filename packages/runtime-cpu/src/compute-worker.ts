@@ -1,11 +1,14 @@
 // Entry of a compute worker thread: waits on the shared control block, runs its share of each
-// matmul or attention job over shared buffers, and reports completion with Atomics. It imports only
-// relative files, so it starts the same way from TypeScript sources and from the build.
+// matmul, attention or absorbed attention job over shared buffers, and reports completion with
+// Atomics. It imports only relative files, so it starts the same way from TypeScript sources and from
+// the build.
 import { isMainThread, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 
+import { attendAbsorbedUnitRange, type AbsorbedAttentionScratch, type AbsorbedAttentionShape } from "./absorbed-attention.js";
 import { attendUnitRange, type AttentionShape } from "./attention-kernel.js";
 import { matmulRowRange } from "./matmul-kernel.js";
 import {
+  absorbedAttentionParameter,
   attentionParameter,
   controlSlot,
   matmulParameter,
@@ -33,6 +36,12 @@ const buffers = new Map<number, Float32Array>();
 let registryVersion = 0;
 let scores = new Float64Array(0);
 let accumulator = new Float64Array(0);
+const absorbedScratch: AbsorbedAttentionScratch = {
+  scores: new Float64Array(0),
+  ropeQuery: new Float64Array(0),
+  latentQuery: new Float64Array(0),
+  latentSum: new Float64Array(0),
+};
 
 /** Applies the registrations the main thread posted before publishing the current job. */
 function syncRegistry(): void {
@@ -111,6 +120,41 @@ function runAttentionJob(): void {
   });
 }
 
+function runAbsorbedAttentionJob(): void {
+  const p = absorbedAttentionParameter;
+  const scratch = buffer(parameters[p.scratchBuffer]);
+  const cache = buffer(parameters[p.cacheBuffer]);
+  const weights = buffer(parameters[p.weightBuffer]);
+  const dimOrder = buffer(parameters[p.dimOrderBuffer]);
+  const shape: AbsorbedAttentionShape = {
+    queryOffset: parameters[p.queryOffset],
+    queryStride: parameters[p.queryStride],
+    outputOffset: parameters[p.outputOffset],
+    tokens: parameters[p.tokens],
+    startPosition: parameters[p.startPosition],
+    numHeads: parameters[p.numHeads],
+    numKvHeads: parameters[p.numKvHeads],
+    headDim: parameters[p.headDim],
+    capacity: parameters[p.capacity],
+    ropeWidth: parameters[p.ropeWidth],
+    latentOffset: parameters[p.latentOffset],
+    latentDim: parameters[p.latentDim],
+    dimOrderOffset: parameters[p.dimOrderOffset],
+    keyUpOffset: parameters[p.keyUpOffset],
+    valueUpOffset: parameters[p.valueUpOffset],
+  };
+  if (absorbedScratch.scores.length < shape.startPosition + shape.tokens) absorbedScratch.scores = new Float64Array(shape.capacity);
+  if (absorbedScratch.ropeQuery.length < shape.ropeWidth) absorbedScratch.ropeQuery = new Float64Array(shape.ropeWidth);
+  if (absorbedScratch.latentQuery.length < shape.latentDim) {
+    absorbedScratch.latentQuery = new Float64Array(shape.latentDim);
+    absorbedScratch.latentSum = new Float64Array(shape.latentDim);
+  }
+
+  runClaimedRanges(control, (unitStart, unitEnd) => {
+    attendAbsorbedUnitRange(scratch, cache, weights, dimOrder, scratch, shape, unitStart, unitEnd, absorbedScratch);
+  });
+}
+
 function serve(): void {
   let seen = Atomics.load(control, controlSlot.sequence);
   parentPort!.postMessage("ready");
@@ -130,6 +174,7 @@ function serve(): void {
       if (participantIndex < participants) {
         if (job === opcode.matmul) runMatmulJob();
         else if (job === opcode.attention) runAttentionJob();
+        else if (job === opcode.absorbedAttention) runAbsorbedAttentionJob();
         else throw new Error(`unknown job opcode ${job}`);
       }
     } catch (error) {

@@ -5,6 +5,7 @@ import { availableParallelism } from "node:os";
 import {
   BackendFailureError,
   InvalidArgumentError,
+  validateEliteKvConfig,
   validateModelConfig,
   type Backend,
   type InferenceSession,
@@ -13,6 +14,9 @@ import {
 } from "@elitekv/core";
 
 import { CpuSession, type SessionHost } from "./cpu-session.js";
+import type { DecoderForward } from "./decoder-forward.js";
+import { EliteForward } from "./elite-forward.js";
+import { EliteKvCache } from "./elite-kv-cache.js";
 import { FullKvCache } from "./full-kv-cache.js";
 import { LlamaForward } from "./llama-forward.js";
 import { ThreadPool, type SharedBufferHandle } from "./thread-pool.js";
@@ -78,13 +82,26 @@ class CpuBackend implements Backend, SessionHost {
       );
     }
 
+    const elite = model.elite === undefined ? undefined : validateEliteKvConfig(config, model.elite, model.source?.path);
+
     const pool = await this.startPool();
     this.assertUsable();
     const entry = this.acquireArena(model, pool);
-    let cache: FullKvCache | undefined;
+    const chunkTokens = Math.min(this.chunkTokens, capacity);
+    let fullCache: FullKvCache | undefined;
+    let eliteCache: EliteKvCache | undefined;
     try {
-      cache = new FullKvCache(config, capacity, pool);
-      const forward = new LlamaForward(config, entry.arena, entry.handle, cache, pool, threads, Math.min(this.chunkTokens, capacity));
+      let cache: FullKvCache | EliteKvCache;
+      let forward: DecoderForward;
+      if (elite === undefined) {
+        fullCache = new FullKvCache(config, capacity, pool);
+        cache = fullCache;
+        forward = new LlamaForward(config, entry.arena, entry.handle, fullCache, pool, threads, chunkTokens);
+      } else {
+        eliteCache = new EliteKvCache(config, elite, capacity, pool);
+        cache = eliteCache;
+        forward = new EliteForward(config, elite, entry.arena, entry.handle, cache, pool, threads, chunkTokens);
+      }
       const ownCache = cache;
       return new CpuSession(this, config, cache, forward, () => {
         forward.release();
@@ -92,7 +109,8 @@ class CpuBackend implements Backend, SessionHost {
         this.releaseArena(model, pool);
       });
     } catch (error) {
-      cache?.release(pool);
+      fullCache?.release(pool);
+      eliteCache?.release(pool);
       this.releaseArena(model, pool);
       throw error;
     }

@@ -1,18 +1,25 @@
 // An inference session of the CPU backend: validates each call, splits prefills into chunks for the
-// forward pass, tracks the cache length and delivers captured queries and keys.
+// forward pass, tracks the cache length and delivers captured queries, keys and attention inputs. The
+// same session runs base models (full KV cache) and converted models (EliteKV cache).
 import {
   BackendFailureError,
   ContextOverflowError,
   InvalidArgumentError,
+  type CaptureEvent,
   type CaptureOptions,
   type ForwardOptions,
   type InferenceSession,
+  type KvCache,
   type Logits,
   type ModelConfig,
 } from "@elitekv/core";
 
-import type { FullKvCache } from "./full-kv-cache.js";
-import type { CaptureBuffers, ChunkLogits, LlamaForward } from "./llama-forward.js";
+import type { CaptureBuffers, ChunkLogits, DecoderForward } from "./decoder-forward.js";
+
+/** A cache whose length the session advances after each pass. */
+export interface SessionCache extends KvCache {
+  setLength(length: number): void;
+}
 
 /** The backend services a session uses. */
 export interface SessionHost {
@@ -24,15 +31,15 @@ export interface SessionHost {
 
 export class CpuSession implements InferenceSession {
   readonly config: ModelConfig;
-  readonly cache: FullKvCache;
+  readonly cache: SessionCache;
   private readonly host: SessionHost;
-  private readonly forward: LlamaForward;
+  private readonly forward: DecoderForward;
   private readonly releaseResources: () => void;
   /** Incremented by reset(), so that a pass started before a reset does not restore the old length. */
   private resetCount = 0;
   private disposed = false;
 
-  constructor(host: SessionHost, config: ModelConfig, cache: FullKvCache, forward: LlamaForward, releaseResources: () => void) {
+  constructor(host: SessionHost, config: ModelConfig, cache: SessionCache, forward: DecoderForward, releaseResources: () => void) {
     this.host = host;
     this.config = config;
     this.cache = cache;
@@ -54,6 +61,7 @@ export class CpuSession implements InferenceSession {
       throw new InvalidArgumentError(`logits must be "last" or "all", got ${String(logits)}`, { field: "logits" });
     }
     const capturedLayers = options.capture === undefined ? [] : this.validateCapture(options.capture);
+    const captureInputs = options.capture?.attentionInput === true;
 
     return this.host.exclusive(async () => {
       this.assertOpen();
@@ -63,20 +71,22 @@ export class CpuSession implements InferenceSession {
       }
 
       const resetCount = this.resetCount;
-      const result = await this.runChunks(tokens, startPosition, logits, capturedLayers);
+      const result = await this.runChunks(tokens, startPosition, logits, capturedLayers, captureInputs);
       if (this.resetCount === resetCount) this.cache.setLength(startPosition + tokens.length);
 
       // Callbacks run after the cache length advanced: one that throws rejects this call, but the
       // tokens stay cached.
       if (options.capture !== undefined) {
         for (const layer of capturedLayers) {
-          options.capture.onCapture({
+          const event: CaptureEvent = {
             layer,
             startPosition,
             tokens: tokens.length,
             query: result.capture!.queries.get(layer)!,
             key: result.capture!.keys.get(layer)!,
-          });
+          };
+          if (captureInputs) event.attentionInput = result.capture!.attentionInputs!.get(layer)!;
+          options.capture.onCapture(event);
         }
       }
       return result.logits;
@@ -104,17 +114,20 @@ export class CpuSession implements InferenceSession {
     startPosition: number,
     logits: "last" | "all",
     capturedLayers: readonly number[],
+    captureInputs: boolean,
   ): Promise<{ logits: Logits; capture: CaptureBuffers | undefined }> {
-    const { vocabSize, numHeads, numKvHeads, headDim } = this.config;
+    const { vocabSize, hiddenSize, numHeads, numKvHeads, headDim } = this.config;
     const total = ids.length;
     const output = new Float32Array((logits === "all" ? total : 1) * vocabSize);
 
     let capture: CaptureBuffers | undefined;
     if (capturedLayers.length > 0) {
       capture = { queries: new Map(), keys: new Map() };
+      if (captureInputs) capture.attentionInputs = new Map();
       for (const layer of capturedLayers) {
         capture.queries.set(layer, new Float32Array(total * numHeads * headDim));
         capture.keys.set(layer, new Float32Array(total * numKvHeads * headDim));
+        capture.attentionInputs?.set(layer, new Float32Array(total * hiddenSize));
       }
     }
 

@@ -1,49 +1,18 @@
-// The LLaMA decoder forward pass over a chunk of consecutive tokens: RMSNorm, fused q/k/v projection,
-// RoPE in the "half" layout, cached causal GQA attention, output projection, SwiGLU FFN, and the output
-// head. The residual stream stays in float64 on the main thread; matmul inputs and outputs are float32
-// buffers shared with the workers.
+// The attention block of the LLaMA decoder over the full KV cache: fused q/k/v projection, RoPE in
+// the "half" layout, cached causal GQA attention and the output projection. The rest of the forward
+// pass is in DecoderForward.
 import { ropeInverseFrequencies, type ModelConfig } from "@elitekv/core";
 
+import { DecoderForward, type CaptureBuffers } from "./decoder-forward.js";
 import type { FullKvCache } from "./full-kv-cache.js";
 import { parallelAttention, parallelMatmul, type AttentionScratch } from "./parallel-ops.js";
 import type { SharedBufferHandle, ThreadPool } from "./thread-pool.js";
 import type { WeightArena } from "./weight-arena.js";
 
-/** Logits rows a chunk computes: none, its last row, or all its rows. */
-export type ChunkLogits = "none" | "last" | "all";
+export type { CaptureBuffers, ChunkLogits } from "./decoder-forward.js";
 
-/** Pre-rotation queries and keys of the captured layers, for all tokens of one prefill call. */
-export interface CaptureBuffers {
-  /** Layer → [tokens, numHeads, headDim]. */
-  queries: Map<number, Float32Array>;
-  /** Layer → [tokens, numKvHeads, headDim]. */
-  keys: Map<number, Float32Array>;
-}
-
-/** Element offsets of the per-chunk activations inside the scratch buffer. */
-interface ScratchLayout {
-  normed: number;
-  queryKeyValue: number;
-  attention: number;
-  projection: number;
-  gateUp: number;
-  activation: number;
-  logits: number;
-  total: number;
-}
-
-export class LlamaForward {
-  /** Maximum tokens per chunk. Longer prefills run chunk by chunk. */
-  readonly chunkTokens: number;
-  private readonly config: ModelConfig;
-  private readonly arena: WeightArena;
-  private readonly weights: SharedBufferHandle;
+export class LlamaForward extends DecoderForward {
   private readonly cache: FullKvCache;
-  private readonly pool: ThreadPool;
-  private readonly participants: number;
-  private readonly scratch: SharedBufferHandle;
-  private readonly layout: ScratchLayout;
-  private readonly residual: Float64Array;
   private readonly inverseFrequencies: Float64Array;
   private readonly cosines: Float64Array;
   private readonly sines: Float64Array;
@@ -60,77 +29,19 @@ export class LlamaForward {
     participants: number,
     chunkTokens: number,
   ) {
-    this.config = config;
-    this.arena = arena;
-    this.weights = weights;
+    const fusedWidth = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
+    super(config, arena, weights, pool, participants, chunkTokens, fusedWidth);
+    this.fusedWidth = fusedWidth;
     this.cache = cache;
-    this.pool = pool;
-    this.participants = participants;
-    this.chunkTokens = chunkTokens;
-    this.fusedWidth = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
 
-    const { hiddenSize, intermediateSize, vocabSize, numHeads, headDim } = config;
-    const sizes = {
-      normed: chunkTokens * hiddenSize,
-      queryKeyValue: chunkTokens * this.fusedWidth,
-      attention: chunkTokens * numHeads * headDim,
-      projection: chunkTokens * hiddenSize,
-      gateUp: chunkTokens * 2 * intermediateSize,
-      activation: chunkTokens * intermediateSize,
-      logits: chunkTokens * vocabSize,
-    };
-    let cursor = 0;
-    const offsets = {} as Record<keyof typeof sizes, number>;
-    for (const key of Object.keys(sizes) as Array<keyof typeof sizes>) {
-      offsets[key] = cursor;
-      cursor += sizes[key];
-    }
-    this.layout = { ...offsets, total: cursor };
-    this.scratch = pool.registerBuffer(new SharedArrayBuffer(cursor * Float32Array.BYTES_PER_ELEMENT));
-
-    this.residual = new Float64Array(chunkTokens * hiddenSize);
+    const headDim = config.headDim;
     this.inverseFrequencies = ropeInverseFrequencies(config.rope);
     this.cosines = new Float64Array(headDim / 2);
     this.sines = new Float64Array(headDim / 2);
     this.attentionScratch = { scores: new Float64Array(cache.capacity), accumulator: new Float64Array(headDim) };
   }
 
-  /** Unregisters the scratch buffer from the pool's workers. */
-  release(): void {
-    this.pool.releaseBuffer(this.scratch);
-  }
-
-  /**
-   * Runs tokens ids[0 .. count) at positions startPosition .. startPosition + count - 1, writing their
-   * keys and values into the cache. Returns a view of the scratch logits ([1 or count, vocabSize]),
-   * valid until the next call, or undefined when `logits` is "none". Captured q/k rows go to
-   * `capture` from row `captureRow`.
-   */
-  async runChunk(
-    ids: readonly number[],
-    count: number,
-    startPosition: number,
-    logits: ChunkLogits,
-    capture: CaptureBuffers | undefined,
-    captureRow: number,
-  ): Promise<Float32Array | undefined> {
-    const hiddenSize = this.config.hiddenSize;
-    const weights = this.arena.data;
-    for (let t = 0; t < count; t++) {
-      const from = this.arena.tokenEmbedding + ids[t] * hiddenSize;
-      for (let i = 0; i < hiddenSize; i++) this.residual[t * hiddenSize + i] = weights[from + i];
-    }
-
-    for (let layer = 0; layer < this.config.numLayers; layer++) {
-      await this.runAttentionBlock(layer, count, startPosition, capture, captureRow);
-      await this.runFeedForwardBlock(layer, count);
-    }
-
-    if (logits === "none") return undefined;
-    return this.runOutputHead(count, logits);
-  }
-
-  private async runAttentionBlock(
+  protected async runAttentionBlock(
     layer: number,
     count: number,
     startPosition: number,
@@ -143,7 +54,7 @@ export class LlamaForward {
     const width = this.fusedWidth;
     const qkv = this.layout.queryKeyValue;
 
-    this.normalizeRows(count, offsets.attentionNorm);
+    this.normalizeAttentionInput(layer, count, capture, captureRow);
     await parallelMatmul(
       this.pool,
       this.participants,
@@ -194,102 +105,7 @@ export class LlamaForward {
       this.attentionScratch,
     );
 
-    await parallelMatmul(
-      this.pool,
-      this.participants,
-      { handle: this.scratch, offset: this.layout.projection },
-      { handle: this.scratch, offset: this.layout.attention },
-      { handle: this.weights, offset: offsets.output },
-      count,
-      queryWidth,
-      hiddenSize,
-    );
-    this.addProjectionToResidual(count);
-  }
-
-  private async runFeedForwardBlock(layer: number, count: number): Promise<void> {
-    const { hiddenSize, intermediateSize } = this.config;
-    const offsets = this.arena.layers[layer];
-    const scratch = this.scratch.data;
-
-    this.normalizeRows(count, offsets.ffnNorm);
-    await parallelMatmul(
-      this.pool,
-      this.participants,
-      { handle: this.scratch, offset: this.layout.gateUp },
-      { handle: this.scratch, offset: this.layout.normed },
-      { handle: this.weights, offset: offsets.gateUp },
-      count,
-      hiddenSize,
-      2 * intermediateSize,
-    );
-
-    // SwiGLU: silu(gate) * up, with silu(g) = g / (1 + e^-g).
-    for (let t = 0; t < count; t++) {
-      const gate = this.layout.gateUp + t * 2 * intermediateSize;
-      const up = gate + intermediateSize;
-      const out = this.layout.activation + t * intermediateSize;
-      for (let i = 0; i < intermediateSize; i++) {
-        const g = scratch[gate + i];
-        scratch[out + i] = (g / (1 + Math.exp(-g))) * scratch[up + i];
-      }
-    }
-
-    await parallelMatmul(
-      this.pool,
-      this.participants,
-      { handle: this.scratch, offset: this.layout.projection },
-      { handle: this.scratch, offset: this.layout.activation },
-      { handle: this.weights, offset: offsets.down },
-      count,
-      intermediateSize,
-      hiddenSize,
-    );
-    this.addProjectionToResidual(count);
-  }
-
-  private async runOutputHead(count: number, logits: "last" | "all"): Promise<Float32Array> {
-    const { hiddenSize, vocabSize } = this.config;
-    const firstRow = logits === "last" ? count - 1 : 0;
-    const rows = count - firstRow;
-
-    this.normalizeRows(rows, this.arena.finalNorm, firstRow);
-    await parallelMatmul(
-      this.pool,
-      this.participants,
-      { handle: this.scratch, offset: this.layout.logits },
-      { handle: this.scratch, offset: this.layout.normed },
-      { handle: this.weights, offset: this.arena.outputHead },
-      rows,
-      hiddenSize,
-      vocabSize,
-    );
-    return this.scratch.data.subarray(this.layout.logits, this.layout.logits + rows * vocabSize);
-  }
-
-  /**
-   * Writes RMSNorm(residual rows firstRow .. firstRow + rows - 1) · weight into the normed scratch rows
-   * 0 .. rows - 1, in float64 until the final store.
-   */
-  private normalizeRows(rows: number, weightOffset: number, firstRow = 0): void {
-    const { hiddenSize, rmsNormEps } = this.config;
-    const weights = this.arena.data;
-    const scratch = this.scratch.data;
-    for (let r = 0; r < rows; r++) {
-      const from = (firstRow + r) * hiddenSize;
-      let sumSquares = 0;
-      for (let i = 0; i < hiddenSize; i++) sumSquares += this.residual[from + i] * this.residual[from + i];
-      const scale = 1 / Math.sqrt(sumSquares / hiddenSize + rmsNormEps);
-      const to = this.layout.normed + r * hiddenSize;
-      for (let i = 0; i < hiddenSize; i++) scratch[to + i] = this.residual[from + i] * scale * weights[weightOffset + i];
-    }
-  }
-
-  private addProjectionToResidual(count: number): void {
-    const values = count * this.config.hiddenSize;
-    const scratch = this.scratch.data;
-    const projection = this.layout.projection;
-    for (let i = 0; i < values; i++) this.residual[i] += scratch[projection + i];
+    await this.addOutputProjection(layer, count);
   }
 
   /**

@@ -1,8 +1,10 @@
-// The two operations that run on every thread of the pool, matmul and causal attention. Each packs its
-// job parameters for the workers and runs the main thread's claims of the job.
+// The operations that run on every thread of the pool: matmul, causal attention over the full cache and
+// absorbed attention over the EliteKV cache. Each packs its job parameters for the workers and runs the
+// main thread's claims of the job.
+import { attendAbsorbedUnitRange, type AbsorbedAttentionScratch, type AbsorbedAttentionShape } from "./absorbed-attention.js";
 import { attendUnitRange, type AttentionShape } from "./attention-kernel.js";
 import { matmulRowAlignment, matmulRowRange } from "./matmul-kernel.js";
-import { attentionParameter, matmulParameter, opcode, parameterCount } from "./pool-protocol.js";
+import { absorbedAttentionParameter, attentionParameter, matmulParameter, opcode, parameterCount } from "./pool-protocol.js";
 import type { SharedBufferHandle, ThreadPool } from "./thread-pool.js";
 
 /**
@@ -116,5 +118,56 @@ export function parallelAttention(
   const threads = work < minimumParallelWork ? 1 : participants;
   return pool.run(opcode.attention, parameters, units, claimGrain(units, threads, 1), threads, (unitStart, unitEnd) => {
     attendUnitRange(query.data, cache.data, output.data, shape, unitStart, unitEnd, scratch.scores, scratch.accumulator);
+  });
+}
+
+/** The shared buffers an absorbed attention job reads and writes. */
+export interface AbsorbedAttentionBuffers {
+  /** Contains the query rows and receives the output rows. */
+  scratch: SharedBufferHandle;
+  cache: SharedBufferHandle;
+  weights: SharedBufferHandle;
+  dimOrder: SharedBufferHandle;
+}
+
+/**
+ * Runs absorbed causal attention for `shape.tokens` query rows over one layer of an EliteKV cache,
+ * writing [tokens, numHeads * headDim] into the scratch buffer at `shape.outputOffset`.
+ */
+export function parallelAbsorbedAttention(
+  pool: ThreadPool,
+  participants: number,
+  buffers: AbsorbedAttentionBuffers,
+  shape: AbsorbedAttentionShape,
+  scratch: AbsorbedAttentionScratch,
+): Promise<void> {
+  const p = absorbedAttentionParameter;
+  const parameters = new Array<number>(parameterCount).fill(0);
+  parameters[p.scratchBuffer] = buffers.scratch.id;
+  parameters[p.queryOffset] = shape.queryOffset;
+  parameters[p.queryStride] = shape.queryStride;
+  parameters[p.outputOffset] = shape.outputOffset;
+  parameters[p.cacheBuffer] = buffers.cache.id;
+  parameters[p.ropeWidth] = shape.ropeWidth;
+  parameters[p.latentOffset] = shape.latentOffset;
+  parameters[p.latentDim] = shape.latentDim;
+  parameters[p.tokens] = shape.tokens;
+  parameters[p.startPosition] = shape.startPosition;
+  parameters[p.numHeads] = shape.numHeads;
+  parameters[p.numKvHeads] = shape.numKvHeads;
+  parameters[p.headDim] = shape.headDim;
+  parameters[p.capacity] = shape.capacity;
+  parameters[p.weightBuffer] = buffers.weights.id;
+  parameters[p.keyUpOffset] = shape.keyUpOffset;
+  parameters[p.valueUpOffset] = shape.valueUpOffset;
+  parameters[p.dimOrderBuffer] = buffers.dimOrder.id;
+  parameters[p.dimOrderOffset] = shape.dimOrderOffset;
+
+  const units = shape.numHeads * shape.tokens;
+  const work = units * (shape.startPosition + shape.tokens) * (shape.ropeWidth + shape.latentDim);
+  const threads = work < minimumParallelWork ? 1 : participants;
+  const query = buffers.scratch.data;
+  return pool.run(opcode.absorbedAttention, parameters, units, claimGrain(units, threads, 1), threads, (unitStart, unitEnd) => {
+    attendAbsorbedUnitRange(query, buffers.cache.data, buffers.weights.data, buffers.dimOrder.data, query, shape, unitStart, unitEnd, scratch);
   });
 }

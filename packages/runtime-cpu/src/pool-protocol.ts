@@ -32,7 +32,7 @@ export const parameterByteOffset = 64;
  * Float64Array a 64×576×1536 matmul ran at half the speed on Node 20.20 (V8 keeps the index arithmetic
  * in float64). Offsets and counts are therefore at most maxElementIndex.
  */
-export const parameterCount = 16;
+export const parameterCount = 24;
 
 export const controlBlockBytes = parameterByteOffset + parameterCount * Int32Array.BYTES_PER_ELEMENT;
 
@@ -43,6 +43,7 @@ export const opcode = {
   matmul: 1,
   attention: 2,
   shutdown: 3,
+  absorbedAttention: 4,
 } as const;
 
 /** Parameter slots of a matmul job: out[tokens, outFeatures] = input[tokens, inFeatures] · weightᵀ. */
@@ -76,6 +77,35 @@ export const attentionParameter = {
   headDim: 12,
   /** Token slots per KV head in the cache, the stride between KV heads in units of headDim. */
   capacity: 13,
+} as const;
+
+/**
+ * Parameter slots of an absorbed attention job over one layer of an EliteKV cache. Query rows and
+ * output rows live in the same scratch buffer.
+ */
+export const absorbedAttentionParameter = {
+  scratchBuffer: 0,
+  queryOffset: 1,
+  /** Elements between the query rows of consecutive tokens. */
+  queryStride: 2,
+  outputOffset: 3,
+  cacheBuffer: 4,
+  /** Cached rope values per KV head and token (2r). Rope keys start at element 0 of the cache buffer. */
+  ropeWidth: 5,
+  latentOffset: 6,
+  latentDim: 7,
+  tokens: 8,
+  startPosition: 9,
+  numHeads: 10,
+  numKvHeads: 11,
+  headDim: 12,
+  capacity: 13,
+  weightBuffer: 14,
+  keyUpOffset: 15,
+  valueUpOffset: 16,
+  /** Buffer and offset of the layer's dim order [numKvHeads, headDim]: per KV head its rope dims, then its nope dims. */
+  dimOrderBuffer: 17,
+  dimOrderOffset: 18,
 } as const;
 
 /** A message on a worker's own port, in either direction. */

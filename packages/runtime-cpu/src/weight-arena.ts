@@ -1,15 +1,31 @@
 // Copies a model's weights into one SharedArrayBuffer, so that every compute worker reads the same
 // memory. The q/k/v projections of a layer are stored as one fused [(H + 2G)·h, hidden] matrix and
 // the SwiGLU gate and up projections as one [2·F, hidden] matrix, so that each runs as one parallel job.
-import { BackendFailureError, InvalidConfigError, weightNames, type LoadedModel, type Tensor } from "@elitekv/core";
+// A converted (EliteKV) layer fuses wq, wk_rope and w_dkv instead, and adds its two up projections.
+import {
+  BackendFailureError,
+  eliteWeightNames,
+  InvalidConfigError,
+  weightNames,
+  type LoadedModel,
+  type Tensor,
+} from "@elitekv/core";
 
 import { maxElementIndex } from "./pool-protocol.js";
 
 /** Element offsets of one layer's weights in the arena. */
 export interface LayerWeightOffsets {
   attentionNorm: number;
-  /** [(numHeads + 2 * numKvHeads) * headDim, hiddenSize]: query rows, then key rows, then value rows. */
+  /**
+   * [(numHeads + 2 * numKvHeads) * headDim, hiddenSize]: query rows, then key rows, then value rows.
+   * In a converted layer [numHeads * headDim + numKvHeads * 2r + latentDim, hiddenSize]: wq, wk_rope,
+   * then w_dkv rows.
+   */
   queryKeyValue: number;
+  /** Converted layers only: w_uk [numKvHeads * (headDim - 2r), latentDim]. */
+  keyUp?: number;
+  /** Converted layers only: w_uv [numKvHeads * headDim, latentDim]. */
+  valueUp?: number;
   /** [hiddenSize, numHeads * headDim]. */
   output: number;
   ffnNorm: number;
@@ -97,13 +113,33 @@ export function buildWeightArena(model: LoadedModel): WeightArena {
 
   const layers: LayerWeightOffsets[] = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
+    const attentionNorm = place(fetch(weightNames.attentionNorm(layer), [hidden]));
+    let attention: Pick<LayerWeightOffsets, "queryKeyValue" | "keyUp" | "valueUp">;
+    if (model.elite === undefined) {
+      attention = {
+        queryKeyValue: place(
+          fetch(weightNames.queryProjection(layer), [queryRows, hidden]),
+          fetch(weightNames.keyProjection(layer), [keyRows, hidden]),
+          fetch(weightNames.valueProjection(layer), [keyRows, hidden]),
+        ),
+      };
+    } else {
+      const r = model.elite.ropeChunksPerHead;
+      const latentDim = model.elite.layers[layer].latentDim;
+      const kvHeads = config.numKvHeads;
+      attention = {
+        queryKeyValue: place(
+          fetch(weightNames.queryProjection(layer), [queryRows, hidden]),
+          fetch(eliteWeightNames.ropeKeyProjection(layer), [kvHeads * 2 * r, hidden]),
+          fetch(eliteWeightNames.latentDownProjection(layer), [latentDim, hidden]),
+        ),
+        keyUp: place(fetch(eliteWeightNames.keyUpProjection(layer), [kvHeads * (config.headDim - 2 * r), latentDim])),
+        valueUp: place(fetch(eliteWeightNames.valueUpProjection(layer), [keyRows, latentDim])),
+      };
+    }
     layers.push({
-      attentionNorm: place(fetch(weightNames.attentionNorm(layer), [hidden])),
-      queryKeyValue: place(
-        fetch(weightNames.queryProjection(layer), [queryRows, hidden]),
-        fetch(weightNames.keyProjection(layer), [keyRows, hidden]),
-        fetch(weightNames.valueProjection(layer), [keyRows, hidden]),
-      ),
+      attentionNorm,
+      ...attention,
       output: place(fetch(weightNames.outputProjection(layer), [hidden, queryRows])),
       ffnNorm: place(fetch(weightNames.ffnNorm(layer), [hidden])),
       gateUp: place(

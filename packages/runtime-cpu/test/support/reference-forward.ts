@@ -9,10 +9,12 @@ export interface ReferenceResult {
   queries: Float64Array[][];
   /** Per layer, per position, the pre-rotation key [numKvHeads * headDim]. */
   keys: Float64Array[][];
+  /** Per layer, per position, the RMSNorm output that feeds the attention projections [hiddenSize]. */
+  attentionInputs: Float64Array[][];
 }
 
 /** Returns weight · x for weight [rows, columns] stored row-major in float32. */
-function project(weight: Float32Array, rows: number, columns: number, x: Float64Array): Float64Array {
+export function project(weight: Float32Array, rows: number, columns: number, x: Float64Array): Float64Array {
   const out = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let sum = 0;
@@ -22,7 +24,7 @@ function project(weight: Float32Array, rows: number, columns: number, x: Float64
   return out;
 }
 
-function rmsNormalize(x: Float64Array, weight: Float32Array, eps: number): Float64Array {
+export function rmsNormalize(x: Float64Array, weight: Float32Array, eps: number): Float64Array {
   let meanSquare = 0;
   for (const value of x) meanSquare += value * value;
   meanSquare /= x.length;
@@ -57,6 +59,7 @@ export function referenceForward(model: LoadedModel, ids: readonly number[]): Re
   let hidden = ids.map((id) => Float64Array.from(weight(weightNames.tokenEmbedding).subarray(id * d, (id + 1) * d)));
   const queries: Float64Array[][] = [];
   const keys: Float64Array[][] = [];
+  const attentionInputs: Float64Array[][] = [];
 
   for (let layer = 0; layer < config.numLayers; layer++) {
     const normed = hidden.map((x) => rmsNormalize(x, weight(weightNames.attentionNorm(layer)), rmsNormEps));
@@ -65,6 +68,7 @@ export function referenceForward(model: LoadedModel, ids: readonly number[]): Re
     const v = normed.map((x) => project(weight(weightNames.valueProjection(layer)), numKvHeads * headDim, d, x));
     queries.push(q);
     keys.push(k);
+    attentionInputs.push(normed);
     const qRotated = q.map((vector, position) => rotate(vector, numHeads, headDim, position, frequencies));
     const kRotated = k.map((vector, position) => rotate(vector, numKvHeads, headDim, position, frequencies));
 
@@ -105,5 +109,5 @@ export function referenceForward(model: LoadedModel, ids: readonly number[]): Re
 
   const head = weights.has(weightNames.outputHead) ? weight(weightNames.outputHead) : weight(weightNames.tokenEmbedding);
   const logits = hidden.map((x) => project(head, vocabSize, d, rmsNormalize(x, weight(weightNames.finalNorm), rmsNormEps)));
-  return { logits, queries, keys };
+  return { logits, queries, keys, attentionInputs };
 }
