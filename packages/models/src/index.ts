@@ -5,4 +5,5 @@ export * from "./huggingface/index.js";
 export * from "./llama2c/index.js";
 export * from "./fetch/index.js";
 export * from "./corpus/index.js";
+export * from "./elitekv/index.js";
 export { detectModelFormat, loadModel, type DetectedModelFormat, type LoadModelOptions } from "./load-model.js";

@@ -1,5 +1,6 @@
 // Format detection and the one entry point that loads any supported model: a Hugging Face folder,
-// a GGUF file or a llama2.c checkpoint. Names of pinned downloads are resolved by the CLI, not here.
+// a GGUF file, a llama2.c checkpoint or an EliteKV checkpoint folder. Names of pinned downloads are
+// resolved by the CLI, not here.
 import { stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -11,6 +12,8 @@ import {
   type ProgressListener,
 } from "@elitekv/core";
 
+import { eliteKvManifestFileName } from "./elitekv/elitekv-manifest.js";
+import { loadEliteKvModel } from "./elitekv/load-elitekv-model.js";
 import { loadGgufModel } from "./gguf/index.js";
 import { loadHuggingFaceModel } from "./huggingface/load-huggingface-model.js";
 import { llama2cMagic, parseLlama2cHeader, parseLlama2cLayout } from "./llama2c/llama2c-header.js";
@@ -24,8 +27,8 @@ export interface LoadModelOptions {
   onProgress?: ProgressListener;
 }
 
-/** Format of a model path. Only "huggingface", "gguf" and "llama2c" can be loaded. */
-export type DetectedModelFormat = "huggingface" | "gguf" | "llama2c" | "safetensors" | "pytorch-zip" | "unknown";
+/** Format of a model path. Only "huggingface", "gguf", "llama2c" and "elitekv" can be loaded. */
+export type DetectedModelFormat = "huggingface" | "gguf" | "llama2c" | "elitekv" | "safetensors" | "pytorch-zip" | "unknown";
 
 /** Bytes read to detect a format: enough for the 256-byte llama2.c version 1 header. */
 const sniffBytes = 256;
@@ -35,6 +38,9 @@ export async function detectModelFormat(path: string): Promise<DetectedModelForm
   const stats = await stat(path).catch(() => undefined);
   if (stats === undefined) throw new FileNotFoundError(path);
   if (stats.isDirectory()) {
+    // An EliteKV checkpoint has no config.json, so a folder with elitekv.json is never a Hugging Face one.
+    const manifest = await stat(join(path, eliteKvManifestFileName)).catch(() => undefined);
+    if (manifest?.isFile() === true) return "elitekv";
     const config = await stat(join(path, "config.json")).catch(() => undefined);
     return config?.isFile() === true ? "huggingface" : "unknown";
   }
@@ -101,6 +107,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
       return loadGgufModel(path, { onProgress: options.onProgress });
     case "llama2c":
       return loadLlama2cModel(path, options);
+    case "elitekv":
+      return loadEliteKvModel(path, options);
     case "safetensors":
       throw new UnknownFormatError(
         path,
@@ -127,7 +135,8 @@ async function unknownFormatError(path: string): Promise<Error> {
   if (stats.isDirectory()) {
     return new UnknownFormatError(
       path,
-      "the folder has no config.json; pass a Hugging Face model folder, a GGUF file or a llama2.c checkpoint",
+      "the folder has no config.json; pass a Hugging Face model folder, a GGUF file, a llama2.c checkpoint " +
+        "or an EliteKV checkpoint folder (with elitekv.json)",
     );
   }
 

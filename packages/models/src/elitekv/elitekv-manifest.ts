@@ -1,0 +1,105 @@
+// elitekv.json, the description of an EliteKV checkpoint folder: the base model's config, the elite
+// chunks of every layer and KV head with their RoPE frequencies, the latent widths, and how the
+// checkpoint was made. Weights in the folder's model.safetensors use canonical names and "half" q/k rows
+// whatever the value of `baseConfig.rope.sourceLayout`, because that field records the original file.
+import {
+  ropeInverseFrequencies,
+  validateEliteKvConfig,
+  type EliteKvConfig,
+  type ModelConfig,
+} from "@elitekv/core";
+
+export const eliteKvManifestFileName = "elitekv.json";
+export const eliteKvWeightsFileName = "model.safetensors";
+export const eliteKvFormatVersion = 1;
+
+export type EliteKvSvdMode = "weight" | "activation";
+export type EliteKvStorageDtype = "f32" | "f16";
+
+/** JSON values that describe the calibration data of the chunk ranking (text source, tokens, seed). */
+export type EliteKvCalibration = Record<string, string | number | boolean | null>;
+
+export interface EliteKvRankingProvenance {
+  /** Name of the ranking strategy, such as "ropelite" or "uniform". */
+  strategy: string;
+  calibration: EliteKvCalibration;
+}
+
+export interface EliteKvManifestLayer {
+  latentDim: number;
+  /** Elite chunk indices per KV head, in ranking order. */
+  ropeChunks: number[][];
+  /** RoPE frequency θ_j in radians per position of each chunk in `ropeChunks`, scaling included. */
+  ropeFrequencies: number[][];
+}
+
+export interface EliteKvManifestElite {
+  ropeChunksPerHead: number;
+  /** latentDim of every layer, in layer order. */
+  latentDims: number[];
+  /** Cache size over the full KV cache, summed over layers: Σ(2·G·r + d_c) / (L·2·G·h). */
+  ratio: number;
+  layers: EliteKvManifestLayer[];
+}
+
+export interface EliteKvManifest {
+  formatVersion: typeof eliteKvFormatVersion;
+  baseConfig: ModelConfig;
+  elite: EliteKvManifestElite;
+  svd: EliteKvSvdMode;
+  dtype: EliteKvStorageDtype;
+  ranking: EliteKvRankingProvenance;
+  /** SHA-256 of the source model's weight file, lowercase hex. */
+  sourceSha256: string;
+}
+
+export interface EliteKvManifestInput {
+  baseConfig: ModelConfig;
+  elite: EliteKvConfig;
+  svd: EliteKvSvdMode;
+  dtype: EliteKvStorageDtype;
+  ranking: EliteKvRankingProvenance;
+  sourceSha256: string;
+}
+
+/** Returns the whole-model cache ratio Σ(2·G·r + d_c) / (L·2·G·h). */
+export function eliteKvRatio(config: ModelConfig, elite: EliteKvConfig): number {
+  const full = config.numLayers * 2 * config.numKvHeads * config.headDim;
+  const cached = elite.layers.reduce((sum, layer) => sum + 2 * config.numKvHeads * elite.ropeChunksPerHead + layer.latentDim, 0);
+  return cached / full;
+}
+
+/** Builds the manifest of a checkpoint, adding each elite chunk's frequency and the ratio. */
+export function buildEliteKvManifest(input: EliteKvManifestInput): EliteKvManifest {
+  const elite = validateEliteKvConfig(input.baseConfig, input.elite);
+  const frequencies = ropeInverseFrequencies(input.baseConfig.rope);
+  return {
+    formatVersion: eliteKvFormatVersion,
+    baseConfig: input.baseConfig,
+    elite: {
+      ropeChunksPerHead: elite.ropeChunksPerHead,
+      latentDims: elite.layers.map((layer) => layer.latentDim),
+      ratio: eliteKvRatio(input.baseConfig, elite),
+      layers: elite.layers.map((layer) => ({
+        latentDim: layer.latentDim,
+        ropeChunks: layer.ropeChunks.map((chunks) => [...chunks]),
+        ropeFrequencies: layer.ropeChunks.map((chunks) => chunks.map((chunk) => frequencies[chunk])),
+      })),
+    },
+    svd: input.svd,
+    dtype: input.dtype,
+    ranking: { strategy: input.ranking.strategy, calibration: { ...input.ranking.calibration } },
+    sourceSha256: input.sourceSha256,
+  };
+}
+
+/** Returns the EliteKvConfig a backend reads, without the manifest's derived fields. */
+export function eliteConfigOfManifest(manifest: EliteKvManifest): EliteKvConfig {
+  return {
+    ropeChunksPerHead: manifest.elite.ropeChunksPerHead,
+    layers: manifest.elite.layers.map((layer) => ({
+      ropeChunks: layer.ropeChunks.map((chunks) => [...chunks]),
+      latentDim: layer.latentDim,
+    })),
+  };
+}

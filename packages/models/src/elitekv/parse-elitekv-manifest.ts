@@ -1,0 +1,250 @@
+// Validation of elitekv.json: every field is type-checked before use and every derived field (latent
+// widths, frequencies, ratio) must agree with what it is derived from. Errors name the file and field.
+import {
+  InvalidConfigError,
+  ropeInverseFrequencies,
+  UnsupportedArchitectureError,
+  UnsupportedVersionError,
+  validateEliteKvConfig,
+  validateModelConfig,
+  type ModelConfig,
+  type RopeScaling,
+} from "@elitekv/core";
+
+import {
+  eliteConfigOfManifest,
+  eliteKvFormatVersion,
+  eliteKvRatio,
+  type EliteKvCalibration,
+  type EliteKvManifest,
+  type EliteKvManifestElite,
+  type EliteKvManifestLayer,
+} from "./elitekv-manifest.js";
+
+type JsonObject = Record<string, unknown>;
+
+/** Relative tolerance for the stored frequencies and ratio, which are derived floats. */
+const derivedTolerance = 1e-9;
+
+/**
+ * Parses and validates the JSON of elitekv.json. A formatVersion other than 1 raises
+ * UnsupportedVersionError; any other missing, mistyped or inconsistent field raises InvalidConfigError.
+ */
+export function parseEliteKvManifest(json: unknown, file: string): EliteKvManifest {
+  const fail = (field: string, message: string) => new InvalidConfigError(message, { file, field });
+  const root = expectObject(json, "(root)", fail);
+
+  const version = root.formatVersion;
+  if (typeof version !== "number") throw fail("formatVersion", `formatVersion must be a number, got ${describe(version)}`);
+  if (version !== eliteKvFormatVersion) {
+    throw new UnsupportedVersionError(
+      `formatVersion ${version} is not supported; this version of elitekv reads formatVersion ${eliteKvFormatVersion}, so convert the model again or upgrade elitekv`,
+      { file, field: "formatVersion" },
+    );
+  }
+
+  const baseConfig = parseBaseConfig(root.baseConfig, file, fail);
+  const elite = parseElite(root.elite, baseConfig, file, fail);
+
+  const svd = root.svd;
+  if (svd !== "weight" && svd !== "activation") throw fail("svd", `svd must be "weight" or "activation", got ${describe(svd)}`);
+  const dtype = root.dtype;
+  if (dtype !== "f32" && dtype !== "f16") throw fail("dtype", `dtype must be "f32" or "f16", got ${describe(dtype)}`);
+
+  const ranking = expectObject(root.ranking, "ranking", fail);
+  if (typeof ranking.strategy !== "string" || ranking.strategy.length === 0) {
+    throw fail("ranking.strategy", `ranking.strategy must be a non-empty string, got ${describe(ranking.strategy)}`);
+  }
+  const calibration = expectObject(ranking.calibration, "ranking.calibration", fail);
+  for (const [key, value] of Object.entries(calibration)) {
+    if (value !== null && !["string", "number", "boolean"].includes(typeof value)) {
+      throw fail(`ranking.calibration.${key}`, `calibration values must be strings, numbers, booleans or null, got ${describe(value)}`);
+    }
+  }
+
+  const sourceSha256 = root.sourceSha256;
+  if (typeof sourceSha256 !== "string" || !/^[0-9a-f]{64}$/.test(sourceSha256)) {
+    throw fail("sourceSha256", `sourceSha256 must be 64 lowercase hex digits, got ${describe(sourceSha256)}`);
+  }
+
+  return {
+    formatVersion: eliteKvFormatVersion,
+    baseConfig,
+    elite,
+    svd,
+    dtype,
+    ranking: { strategy: ranking.strategy, calibration: calibration as EliteKvCalibration },
+    sourceSha256,
+  };
+}
+
+type Fail = (field: string, message: string) => InvalidConfigError;
+
+function parseBaseConfig(value: unknown, file: string, fail: Fail): ModelConfig {
+  const raw = expectObject(value, "baseConfig", fail);
+  if (raw.architecture !== "llama") {
+    throw new UnsupportedArchitectureError(`architecture must be "llama", got ${describe(raw.architecture)}`, {
+      file,
+      field: "baseConfig.architecture",
+    });
+  }
+
+  const integer = (key: string) => {
+    const field = raw[key];
+    if (typeof field !== "number" || !Number.isSafeInteger(field)) {
+      throw fail(`baseConfig.${key}`, `baseConfig.${key} must be an integer, got ${describe(field)}`);
+    }
+    return field;
+  };
+  const number = (object: JsonObject, key: string, prefix: string) => {
+    const field = object[key];
+    if (typeof field !== "number" || !Number.isFinite(field)) {
+      throw fail(`${prefix}.${key}`, `${prefix}.${key} must be a finite number, got ${describe(field)}`);
+    }
+    return field;
+  };
+
+  const rope = expectObject(raw.rope, "baseConfig.rope", fail);
+  const sourceLayout = rope.sourceLayout;
+  if (sourceLayout !== "half" && sourceLayout !== "interleaved") {
+    throw fail("baseConfig.rope.sourceLayout", `sourceLayout must be "half" or "interleaved", got ${describe(sourceLayout)}`);
+  }
+  const scaling = parseScaling(rope.scaling, number, fail);
+
+  if (typeof raw.tieWordEmbeddings !== "boolean") {
+    throw fail("baseConfig.tieWordEmbeddings", `tieWordEmbeddings must be a boolean, got ${describe(raw.tieWordEmbeddings)}`);
+  }
+  const bosTokenId = raw.bosTokenId;
+  if (bosTokenId !== null && (typeof bosTokenId !== "number" || !Number.isSafeInteger(bosTokenId) || bosTokenId < 0)) {
+    throw fail("baseConfig.bosTokenId", `bosTokenId must be a token id or null, got ${describe(bosTokenId)}`);
+  }
+  const eosTokenIds = raw.eosTokenIds;
+  if (!Array.isArray(eosTokenIds) || !eosTokenIds.every((id) => typeof id === "number" && Number.isSafeInteger(id) && id >= 0)) {
+    throw fail("baseConfig.eosTokenIds", `eosTokenIds must be an array of token ids, got ${describe(eosTokenIds)}`);
+  }
+
+  const config: ModelConfig = {
+    architecture: "llama",
+    hiddenSize: integer("hiddenSize"),
+    intermediateSize: integer("intermediateSize"),
+    numLayers: integer("numLayers"),
+    numHeads: integer("numHeads"),
+    numKvHeads: integer("numKvHeads"),
+    headDim: integer("headDim"),
+    vocabSize: integer("vocabSize"),
+    maxPositionEmbeddings: integer("maxPositionEmbeddings"),
+    rmsNormEps: number(raw, "rmsNormEps", "baseConfig"),
+    rope: {
+      theta: number(rope, "theta", "baseConfig.rope"),
+      scaling,
+      rotaryDim: number(rope, "rotaryDim", "baseConfig.rope"),
+      sourceLayout,
+    },
+    tieWordEmbeddings: raw.tieWordEmbeddings,
+    bosTokenId,
+    eosTokenIds: eosTokenIds as number[],
+  };
+  return validateModelConfig(config, file);
+}
+
+function parseScaling(
+  value: unknown,
+  number: (object: JsonObject, key: string, prefix: string) => number,
+  fail: Fail,
+): RopeScaling {
+  const prefix = "baseConfig.rope.scaling";
+  const scaling = expectObject(value, prefix, fail);
+  switch (scaling.type) {
+    case "none":
+      return { type: "none" };
+    case "linear":
+      return { type: "linear", factor: number(scaling, "factor", prefix) };
+    case "llama3":
+      return {
+        type: "llama3",
+        factor: number(scaling, "factor", prefix),
+        lowFreqFactor: number(scaling, "lowFreqFactor", prefix),
+        highFreqFactor: number(scaling, "highFreqFactor", prefix),
+        originalMaxPositionEmbeddings: number(scaling, "originalMaxPositionEmbeddings", prefix),
+      };
+    default:
+      throw fail(`${prefix}.type`, `rope scaling type must be "none", "linear" or "llama3", got ${describe(scaling.type)}`);
+  }
+}
+
+function parseElite(value: unknown, config: ModelConfig, file: string, fail: Fail): EliteKvManifestElite {
+  const raw = expectObject(value, "elite", fail);
+  const ropeChunksPerHead = raw.ropeChunksPerHead;
+  if (typeof ropeChunksPerHead !== "number") {
+    throw fail("elite.ropeChunksPerHead", `ropeChunksPerHead must be a number, got ${describe(ropeChunksPerHead)}`);
+  }
+  if (!Array.isArray(raw.layers)) throw fail("elite.layers", `elite.layers must be an array, got ${describe(raw.layers)}`);
+  const frequencies = ropeInverseFrequencies(config.rope);
+
+  const layers = raw.layers.map((entry, index): EliteKvManifestLayer => {
+    const prefix = `elite.layers[${index}]`;
+    const layer = expectObject(entry, prefix, fail);
+    const ropeChunks = expectNumberMatrix(layer.ropeChunks, `${prefix}.ropeChunks`, fail);
+    const ropeFrequencies = expectNumberMatrix(layer.ropeFrequencies, `${prefix}.ropeFrequencies`, fail);
+    if (typeof layer.latentDim !== "number") throw fail(`${prefix}.latentDim`, `latentDim must be a number, got ${describe(layer.latentDim)}`);
+    return { latentDim: layer.latentDim, ropeChunks, ropeFrequencies };
+  });
+
+  const elite: EliteKvManifestElite = { ropeChunksPerHead, latentDims: [], ratio: 0, layers };
+  validateEliteKvConfig(config, eliteConfigOfManifest({ elite } as EliteKvManifest), file);
+
+  // The frequencies are stored for readers that do not recompute them; they must match the base config.
+  layers.forEach((layer, index) => {
+    layer.ropeChunks.forEach((chunks, head) => {
+      const stored = layer.ropeFrequencies[head];
+      const field = `elite.layers[${index}].ropeFrequencies[${head}]`;
+      if (stored === undefined || stored.length !== chunks.length) {
+        throw fail(field, `expected ${chunks.length} frequencies, one per elite chunk, got ${stored?.length ?? "none"}`);
+      }
+      chunks.forEach((chunk, position) => {
+        if (!closeTo(stored[position], frequencies[chunk])) {
+          throw fail(field, `chunk ${chunk} has frequency ${frequencies[chunk]} under baseConfig.rope, but the file stores ${stored[position]}`);
+        }
+      });
+    });
+    if (layer.ropeFrequencies.length !== layer.ropeChunks.length) {
+      throw fail(`elite.layers[${index}].ropeFrequencies`, `expected ${layer.ropeChunks.length} KV heads, got ${layer.ropeFrequencies.length}`);
+    }
+  });
+
+  const latentDims = raw.latentDims;
+  const expectedDims = layers.map((layer) => layer.latentDim);
+  if (!Array.isArray(latentDims) || latentDims.length !== expectedDims.length || latentDims.some((dim, index) => dim !== expectedDims[index])) {
+    throw fail("elite.latentDims", `latentDims must list each layer's latentDim [${expectedDims.join(", ")}], got ${describe(latentDims)}`);
+  }
+
+  const ratio = eliteKvRatio(config, eliteConfigOfManifest({ elite } as EliteKvManifest));
+  if (typeof raw.ratio !== "number" || !closeTo(raw.ratio, ratio)) {
+    throw fail("elite.ratio", `ratio must be ${ratio} for these layers, got ${describe(raw.ratio)}`);
+  }
+  return { ropeChunksPerHead, latentDims: expectedDims, ratio, layers };
+}
+
+function expectObject(value: unknown, field: string, fail: Fail): JsonObject {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw fail(field, `${field} must be a JSON object, got ${describe(value)}`);
+  }
+  return value as JsonObject;
+}
+
+function expectNumberMatrix(value: unknown, field: string, fail: Fail): number[][] {
+  if (!Array.isArray(value) || !value.every((row) => Array.isArray(row) && row.every((item) => typeof item === "number"))) {
+    throw fail(field, `${field} must be an array of number arrays, one per KV head, got ${describe(value)}`);
+  }
+  return value as number[][];
+}
+
+function closeTo(actual: number, expected: number): boolean {
+  return Math.abs(actual - expected) <= derivedTolerance * Math.max(Math.abs(expected), Number.MIN_VALUE);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing (the field is missing)";
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
