@@ -7,6 +7,7 @@ import { basename, dirname, join } from "node:path";
 import {
   CorruptFileError,
   FileNotFoundError,
+  InvalidArgumentError,
   UnknownFormatError,
   type LoadedModel,
   type ProgressListener,
@@ -22,7 +23,10 @@ import { closeBinaryFile, openBinaryFile, readBytes } from "./safetensors/binary
 import { maxSafetensorsHeaderBytes } from "./safetensors/safetensors-header.js";
 
 export interface LoadModelOptions {
-  /** Tokenizer to use instead of the one found with the model (llama2.c tok*.bin, tokenizer.json). */
+  /**
+   * Tokenizer to use instead of the one found with the model (llama2.c tok*.bin, tokenizer.json). A GGUF
+   * file contains its own, so a tokenizer given for one raises InvalidArgumentError.
+   */
   tokenizerPath?: string;
   onProgress?: ProgressListener;
 }
@@ -35,6 +39,10 @@ const sniffBytes = 256;
 
 /** Detects the format of a file or folder from its content, not its name. */
 export async function detectModelFormat(path: string): Promise<DetectedModelFormat> {
+  if (path === "") {
+    throw new InvalidArgumentError("the model path is empty; pass a model file or folder", { field: "model" });
+  }
+
   const stats = await stat(path).catch(() => undefined);
   if (stats === undefined) throw new FileNotFoundError(path);
   if (stats.isDirectory()) {
@@ -104,6 +112,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     case "huggingface":
       return loadHuggingFaceModel(path, options);
     case "gguf":
+      rejectTokenizerPath(path, options.tokenizerPath);
       return loadGgufModel(path, { onProgress: options.onProgress });
     case "llama2c":
       return loadLlama2cModel(path, options);
@@ -127,6 +136,19 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
 }
 
 /**
+ * Rejects a tokenizer given for a GGUF file, which carries its vocabulary in its own metadata, so that
+ * a requested tokenizer is never silently ignored.
+ */
+function rejectTokenizerPath(path: string, tokenizerPath: string | undefined): void {
+  if (tokenizerPath === undefined) return;
+  throw new InvalidArgumentError(
+    `tokenizer ${tokenizerPath} was given, but the GGUF file ${path} contains its own tokenizer and cannot use ` +
+      "another one; drop the tokenizer option",
+    { field: "tokenizer" },
+  );
+}
+
+/**
  * Explains an unrecognised path. A file whose first 28 bytes read as a plausible llama2.c header but
  * whose size does not match gets the llama2.c size error, since a truncated download is the usual cause.
  */
@@ -138,6 +160,10 @@ async function unknownFormatError(path: string): Promise<Error> {
       "the folder has no config.json; pass a Hugging Face model folder, a GGUF file, a llama2.c checkpoint " +
         "or an EliteKV checkpoint folder (with elitekv.json)",
     );
+  }
+
+  if (stats.size === 0) {
+    return new UnknownFormatError(path, "the file is empty (0 bytes); download or copy the model again");
   }
 
   const file = await openBinaryFile(path);

@@ -118,6 +118,14 @@ describe("loadTextSource bad specs", () => {
     });
   }
 
+  it("rejects an empty spec", async () => {
+    // resolve("") is the working directory, so without its own check "" reads as a folder.
+    await expect(loadTextSource("")).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(loadTextSource("")).rejects.toThrow(
+      /^field text source: the text source is empty; pass sotu, sotu:FROM-TO or the path of a UTF-8 text file$/,
+    );
+  });
+
   it("rejects bad maxChars", async () => {
     await expect(loadTextSource("sotu", { maxChars: 0 })).rejects.toThrow(/maxChars is 0/);
     await expect(loadTextSource("sotu", { maxChars: 1.5 })).rejects.toBeInstanceOf(InvalidArgumentError);

@@ -286,7 +286,17 @@ describe("resolveModelPath", () => {
 
   it("points to the fetch command when not cached", () => {
     expect(() => resolveModelPath("smollm2", { cacheDir })).toThrow(FileNotFoundError);
-    expect(() => resolveModelPath("smollm2", { cacheDir })).toThrow(/run `elitekv fetch smollm2`/);
+    expect(() => resolveModelPath("smollm2", { cacheDir })).toThrow(`run \`elitekv fetch smollm2 --cache-dir ${cacheDir}\``);
+
+    process.env.ELITEKV_CACHE_DIR = cacheDir;
+    expect(() => resolveModelPath("smollm2")).toThrow("run `elitekv fetch smollm2`");
+  });
+
+  it("quotes a cache folder with spaces in the fetch command", () => {
+    const spaced = join(cacheDir, "it's here");
+    expect(() => resolveModelPath("smollm2", { cacheDir: spaced })).toThrow(
+      `run \`elitekv fetch smollm2 --cache-dir '${cacheDir}/it'\\''s here'\``,
+    );
   });
 
   it("maps a pinned name to the cached file", () => {

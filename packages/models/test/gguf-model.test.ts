@@ -186,6 +186,19 @@ describe("loadGgufModel variants", () => {
     expect((error as CorruptFileError).field).toBe("blk.1.attn_v.weight");
   });
 
+  it("rejects a block_count above the stored layers", async () => {
+    // A single corrupt byte can turn block_count into millions. Listing 9 names per claimed layer
+    // before the first missing tensor is reported would then take seconds and gigabytes.
+    for (const blockCount of [3, 1_000_000]) {
+      const input = withMetadata(tinyLlama().input, "llama.block_count", u32(blockCount));
+      const error = await caught(async () => loadGgufModel(await writeFixture(input)));
+
+      expect(error).toBeInstanceOf(CorruptFileError);
+      expect((error as CorruptFileError).field).toBe("llama.block_count");
+      expect(error.message).toContain(`is ${blockCount}, but the file has tensors for only 2 layers`);
+    }
+  });
+
   it("rejects a tensor shape that contradicts the metadata", async () => {
     const input = withMetadata(tinyLlama().input, "llama.feed_forward_length", u32(40));
     const error = await caught(async () => loadGgufModel(await writeFixture(input)));

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, truncate, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -22,6 +22,7 @@ import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
 import { loadHuggingFaceModel } from "../src/huggingface/index.js";
 import { loadLlama2cModel } from "../src/llama2c/index.js";
 import { readSafetensors, writeSafetensors } from "../src/safetensors/index.js";
+import { maxJsonFileBytes } from "../src/tokenizers/read-json-file.js";
 import {
   huggingFaceConfig,
   randomHuggingFaceTensors,
@@ -32,7 +33,7 @@ import {
   type FolderOptions,
   type HuggingFaceShape,
 } from "./fixtures/huggingface-files.js";
-import { encodeLlama2cTokenizer, encodeLlama2cV0 } from "./fixtures/llama2c-files.js";
+import { encodeLlama2cTokenizer, encodeLlama2cV0, padLlama2cPieces } from "./fixtures/llama2c-files.js";
 import { encodeSafetensors } from "./fixtures/safetensors-files.js";
 import { gqaSpec, randomTinyLlama } from "./fixtures/tiny-llama.js";
 
@@ -110,7 +111,7 @@ describe("Hugging Face loader", () => {
       );
       const llama2cFolder = await mkdtemp(join(root, "l2c-"));
       await writeFile(join(llama2cFolder, "model.bin"), encodeLlama2cV0(model));
-      await writeFile(join(llama2cFolder, "tok.bin"), encodeLlama2cTokenizer(["<unk>", "\n<s>\n", "\n</s>\n"]));
+      await writeFile(join(llama2cFolder, "tok.bin"), encodeLlama2cTokenizer(padLlama2cPieces(["<unk>", "\n<s>\n", "\n</s>\n"], gqaSpec.vocabSize)));
       const llama2c = await loadLlama2cModel(join(llama2cFolder, "model.bin"));
 
       expect(hf.weights.names().sort()).toEqual(llama2c.weights.names().sort());
@@ -263,6 +264,19 @@ describe("Hugging Face loader bad input", () => {
     expect(error.message).toContain("model.layers.1.mlp.down_proj.weight");
   });
 
+  it("rejects num_hidden_layers above the stored layers", async () => {
+    // A config of another model, or a damaged count of a million layers, must fail before 9 tensor
+    // names per claimed layer are listed.
+    for (const numLayers of [3, 1_000_000]) {
+      const config = { ...huggingFaceConfig(shape), num_hidden_layers: numLayers };
+      const error = await loadError(await folder({ config }));
+
+      expect(error).toBeInstanceOf(InvalidConfigError);
+      expect((error as InvalidConfigError).field).toBe("num_hidden_layers");
+      expect(error.message).toContain(`num_hidden_layers is ${numLayers}, but the safetensors files contain weights for only 2 layers`);
+    }
+  });
+
   it("rejects bias tensors", async () => {
     const tensors = randomHuggingFaceTensors(shape, 15);
     tensors.set("model.layers.0.self_attn.q_proj.bias", { shape: [16], data: new Float32Array(16) });
@@ -340,6 +354,25 @@ describe("Hugging Face loader bad input", () => {
     const error = await loadError(await folder({ tokenizerJson: null }));
     expect(error).toBeInstanceOf(FileNotFoundError);
     expect(error.message).toContain("tokenizer.json");
+  });
+
+  it("rejects a tokenizer.json that is a folder", async () => {
+    const dir = await folder({ tokenizerJson: null });
+    await mkdir(join(dir, "tokenizer.json"));
+    const error = await loadError(dir);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error.message).toContain(`${join(dir, "tokenizer.json")}: not a regular file`);
+  });
+
+  it("rejects an oversized JSON file before reading it", async () => {
+    const dir = await folder();
+    // A sparse file: its size is checked, and its bytes are never read or stored.
+    await writeFile(join(dir, "generation_config.json"), "");
+    await truncate(join(dir, "generation_config.json"), maxJsonFileBytes + 1);
+    const error = await loadError(dir);
+    expect(error).toBeInstanceOf(CorruptFileError);
+    expect((error as CorruptFileError).file).toBe(join(dir, "generation_config.json"));
+    expect(error.message).toContain(`the file has ${maxJsonFileBytes + 1} bytes, more than the ${maxJsonFileBytes} bytes`);
   });
 
   it("rejects a folder with only PyTorch weights", async () => {

@@ -23,11 +23,13 @@ import {
   encodeLlama2cV0,
   encodeLlama2cV1,
   encodeVersionedHeader,
+  padLlama2cPieces,
 } from "./fixtures/llama2c-files.js";
 import { gqaSpec, interleavedToHalfRows, randomTinyLlama, type TinyLlama } from "./fixtures/tiny-llama.js";
 
 let folder: string;
-const tokenizerBytes = encodeLlama2cTokenizer(["<unk>", "\n<s>\n", "\n</s>\n", " ", "a", "b", " a"], [0, 0, 0, -1, -2, -3, 5]);
+const tokenizerPieces = padLlama2cPieces(["<unk>", "\n<s>\n", "\n</s>\n", " ", "a", "b", " a"], gqaSpec.vocabSize);
+const tokenizerBytes = encodeLlama2cTokenizer(tokenizerPieces, [0, 0, 0, -1, -2, -3, 5]);
 
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "elitekv-llama2c-"));
@@ -42,7 +44,7 @@ async function writeModel(name: string, bytes: Uint8Array, tokenizer: Uint8Array
   const modelFolder = await mkdtemp(join(folder, `${name}-`));
   const path = join(modelFolder, `${name}.bin`);
   await writeFile(path, bytes);
-  if (tokenizer !== null) await writeFile(join(modelFolder, "tok7.bin"), tokenizer);
+  if (tokenizer !== null) await writeFile(join(modelFolder, "tok32.bin"), tokenizer);
   return path;
 }
 
@@ -210,7 +212,7 @@ describe("llama2.c tokenizer lookup", () => {
     await writeFile(join(path, "..", "tokenizer.bin"), tokenizerBytes);
     const error = await loadLlama2cModel(path).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(InvalidArgumentError);
-    expect((error as Error).message).toContain("tok7.bin");
+    expect((error as Error).message).toContain("tok32.bin");
     expect((error as Error).message).toContain("tokenizer.bin");
   });
 
@@ -219,7 +221,7 @@ describe("llama2.c tokenizer lookup", () => {
     const tokenizerPath = join(folder, "custom-tokenizer.bin");
     await writeFile(tokenizerPath, tokenizerBytes);
     const loaded = await loadLlama2cModel(path, { tokenizerPath });
-    expect(loaded.tokenizer.vocabSize).toBe(7);
+    expect(loaded.tokenizer.vocabSize).toBe(32);
     expect(loaded.tokenizer.encode("a", { addBos: true })).toEqual([1, 6]);
     expect(loaded.source.files).toHaveLength(2);
   });
@@ -231,6 +233,23 @@ describe("llama2.c tokenizer lookup", () => {
     expect(error).toBeInstanceOf(InvalidConfigError);
     expect((error as Error).message).toContain("43 tokens");
     expect((error as Error).message).toContain("32 embedding rows");
+  });
+});
+
+describe("llama2.c tokenizer size", () => {
+  it("rejects a tokenizer cut between two entries", async () => {
+    // Entries have the same bytes in any file, so the 7-entry encoding ends where the 7th entry of the
+    // full file ends. A file cut there parses cleanly, and only vocab_size reveals the cut.
+    const cut = tokenizerBytes.subarray(0, encodeLlama2cTokenizer(tokenizerPieces.slice(0, 7)).byteLength);
+
+    const path = await writeModel("cut-tok", encodeLlama2cV0(randomTinyLlama(gqaSpec, 23)), cut);
+    const error = await loadLlama2cModel(path).catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(CorruptFileError);
+    expect((error as CorruptFileError).file).toBe(join(path, "..", "tok32.bin"));
+    expect((error as CorruptFileError).field).toBe("vocab_size");
+    expect((error as Error).message).toContain("has 7 tokens but cut-tok.bin has vocab_size 32");
+    expect((error as Error).message).toContain("truncated");
   });
 });
 

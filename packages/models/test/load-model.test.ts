@@ -1,16 +1,31 @@
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { CorruptFileError, FileNotFoundError, UnknownFormatError, UnsupportedVersionError } from "@elitekv/core";
+import {
+  CorruptFileError,
+  FileNotFoundError,
+  InvalidArgumentError,
+  UnknownFormatError,
+  UnsupportedVersionError,
+} from "@elitekv/core";
 import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
 
+import { writeGguf } from "../src/gguf/index.js";
 import { detectModelFormat, loadModel } from "../src/load-model.js";
 import { writeSafetensors } from "../src/safetensors/index.js";
 import { huggingFaceConfig, randomHuggingFaceTensors, writeHuggingFaceFolder, type HuggingFaceShape } from "./fixtures/huggingface-files.js";
-import { encodeLlama2cTokenizer, encodeLlama2cV0, encodeLlama2cV1, encodeVersionedHeader } from "./fixtures/llama2c-files.js";
+import {
+  encodeLlama2cTokenizer,
+  encodeLlama2cV0,
+  encodeLlama2cV1,
+  encodeVersionedHeader,
+  padLlama2cPieces,
+} from "./fixtures/llama2c-files.js";
+import { tinyLlama } from "./fixtures/gguf/tiny-llama.js";
 import { gqaSpec, randomTinyLlama } from "./fixtures/tiny-llama.js";
 
 let root: string;
@@ -43,7 +58,7 @@ async function writeBytes(name: string, bytes: Uint8Array): Promise<string> {
 
 async function llama2cFile(bytes: Uint8Array): Promise<string> {
   const path = await writeBytes("model.bin", bytes);
-  await writeFile(join(path, "..", "tok.bin"), encodeLlama2cTokenizer(["<unk>", "\n<s>\n", "\n</s>\n", " "]));
+  await writeFile(join(path, "..", "tok.bin"), encodeLlama2cTokenizer(padLlama2cPieces(["<unk>", "\n<s>\n", "\n</s>\n", " "], gqaSpec.vocabSize)));
   return path;
 }
 
@@ -93,11 +108,12 @@ describe("loadModel", () => {
   it("loads a llama2.c file with an explicit tokenizer", async () => {
     const path = await writeBytes("model.bin", encodeLlama2cV1(randomTinyLlama(gqaSpec, 4)));
     const tokenizerPath = join(root, "explicit-tok.bin");
-    await writeFile(tokenizerPath, encodeLlama2cTokenizer(["<unk>", "\n<s>\n", "\n</s>\n", " ", "x"]));
+    await writeFile(tokenizerPath, encodeLlama2cTokenizer(padLlama2cPieces(["<unk>", "\n<s>\n", "\n</s>\n", " ", "x"], gqaSpec.vocabSize)));
     const loaded = await loadModel(path, { tokenizerPath });
     expect(loaded.source.format).toBe("llama2c");
     expect(loaded.source.details.version).toBe(1);
-    expect(loaded.tokenizer.vocabSize).toBe(5);
+    expect(loaded.tokenizer.vocabSize).toBe(gqaSpec.vocabSize);
+    expect(loaded.tokenizer.encode("x")).toEqual([3, 4]);
   });
 
   it("asks for the folder of a bare safetensors file", async () => {
@@ -117,10 +133,37 @@ describe("loadModel", () => {
     expect((error as Error).message).toContain("safetensors");
   });
 
+  it("rejects a tokenizer for a GGUF file", async () => {
+    const path = join(await mkdtemp(join(root, "gguf-")), "model.gguf");
+    await writeGguf(path, tinyLlama().input);
+    const tokenizerPath = join(root, "absent-tokenizer.json");
+
+    const error = await loadModel(path, { tokenizerPath }).catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).field).toBe("tokenizer");
+    expect((error as Error).message).toContain(tokenizerPath);
+    expect((error as Error).message).toContain("contains its own tokenizer");
+    expect((await loadModel(path)).source.format).toBe("gguf");
+  });
+
   it("rejects an unknown file", async () => {
     const error = await loadModel(await writeBytes("notes.txt", new TextEncoder().encode("not a model"))).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UnknownFormatError);
     expect((error as Error).message).toContain("GGUF");
+  });
+
+  it("rejects an empty path", async () => {
+    const error = await loadModel("").catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toBe("field model: the model path is empty; pass a model file or folder");
+  });
+
+  it("reports an empty file as empty", async () => {
+    const path = await writeBytes("empty.gguf", new Uint8Array(0));
+    const error = await loadModel(path).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UnknownFormatError);
+    expect((error as Error).message).toBe(`${path}: the file is empty (0 bytes); download or copy the model again`);
   });
 
   it("rejects a folder without config.json", async () => {
@@ -147,6 +190,39 @@ describe("loadModel", () => {
 
   it("reports a missing path", async () => {
     await expect(loadModel(join(root, "absent.bin"))).rejects.toBeInstanceOf(FileNotFoundError);
+  });
+});
+
+// Opening a FIFO for reading waits for a writer, so without care these loads would never return.
+describe.skipIf(process.platform === "win32")("loadModel on FIFOs", () => {
+  let fifo: string;
+
+  beforeAll(async () => {
+    fifo = join(await mkdtemp(join(root, "fifo-")), "pipe");
+    execFileSync("mkfifo", [fifo]);
+  });
+
+  it("rejects a FIFO as the model", async () => {
+    const error = await loadModel(fifo).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toBe(`${fifo}: not a regular file; pass the path of a model file`);
+  });
+
+  it("rejects a FIFO as a llama2.c tokenizer", async () => {
+    const path = await llama2cFile(encodeLlama2cV0(randomTinyLlama(gqaSpec, 6)));
+    const error = await loadModel(path, { tokenizerPath: fifo }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain(`${fifo}: not a regular file`);
+  });
+
+  it("rejects a FIFO as tokenizer.json", async () => {
+    const dir = await writeHuggingFaceFolder(join(root, "hf-fifo"), {
+      config: huggingFaceConfig(shape),
+      tensors: randomHuggingFaceTensors(shape, 7),
+    });
+    const error = await loadModel(dir, { tokenizerPath: fifo }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain(`${fifo}: not a regular file`);
   });
 });
 

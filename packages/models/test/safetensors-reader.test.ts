@@ -100,13 +100,15 @@ describe("safetensors byte ranges", () => {
   it("rejects trailing bytes", async () => {
     const error = await readError(await writeRaw({ w }, new Uint8Array(16)));
     expect(error).toBeInstanceOf(CorruptFileError);
-    expect(error.message).toContain("8 trailing bytes");
+    expect(error.message).toContain("the file has 8 trailing bytes after the last tensor");
+    expect(error.message).toContain("download it again");
   });
 
   it("rejects data shorter than the ranges", async () => {
     const error = await readError(await writeRaw({ w }, new Uint8Array(4)));
     expect(error).toBeInstanceOf(CorruptFileError);
-    expect(error.message).toContain("truncated");
+    expect(error.message).toContain("the tensors need 8 data bytes but the file has only 4 after the header");
+    expect(error.message).toContain("the file is truncated, download it again");
   });
 
   const badOffsets: Array<[string, unknown]> = [

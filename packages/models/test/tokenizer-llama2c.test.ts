@@ -157,6 +157,14 @@ describe("llama2.c tokenizer file", () => {
     expect(() => parseLlama2cTokenizer(bytes, "long.bin")).toThrow(/max_token_length/);
   });
 
+  it("names JSON passed as a tokenizer", () => {
+    const json = new TextEncoder().encode('{\n  "version": "1.0",\n  "model": {}\n}');
+    expect(() => parseLlama2cTokenizer(json, "tokenizer.json")).toThrow(InvalidTokenizerError);
+    expect(() => parseLlama2cTokenizer(json, "tokenizer.json")).toThrow(
+      "tokenizer.json: the file starts with '{', so it is JSON (a Hugging Face tokenizer.json?), not a llama2.c tokenizer",
+    );
+  });
+
   it("rejects a non-positive max_token_length", () => {
     expect(() => parseLlama2cTokenizer(new Uint8Array(4), "zero.bin")).toThrow(CorruptFileError);
   });

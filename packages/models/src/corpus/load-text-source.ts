@@ -52,6 +52,13 @@ export async function loadTextSource(spec: string, options: TextSourceOptions = 
     });
   }
 
+  // resolve("") is the working directory, which would be reported as "not a regular file".
+  if (spec === "") {
+    throw new InvalidArgumentError("the text source is empty; pass sotu, sotu:FROM-TO or the path of a UTF-8 text file", {
+      field: "text source",
+    });
+  }
+
   const source = spec === "sotu" || spec.startsWith("sotu:") ? loadSotu(spec) : await loadFile(spec, maxChars);
   const text = maxChars === undefined ? source.text : truncateText(source.text, maxChars);
   const cut = text.length < source.text.length ? `, first ${text.length} characters` : "";

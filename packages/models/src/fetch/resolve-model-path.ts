@@ -15,9 +15,20 @@ import { isPinnedModelName, pinnedModels } from "./pinned-models.js";
 export function resolveModelPath(nameOrPath: string, options: { cacheDir?: string } = {}): string {
   if (!isPinnedModelName(nameOrPath)) return nameOrPath;
 
-  const path = pinnedModelPath(resolveCacheDir(options.cacheDir), pinnedModels[nameOrPath]);
+  const cacheDir = resolveCacheDir(options.cacheDir);
+  const path = pinnedModelPath(cacheDir, pinnedModels[nameOrPath]);
   if (!existsSync(path)) {
-    throw new FileNotFoundError(path, `model ${nameOrPath} is not fetched yet; run \`elitekv fetch ${nameOrPath}\``);
+    // Without --cache-dir, fetch would store the model in the default folder and this lookup would fail again.
+    const fetchCommand =
+      options.cacheDir === undefined || options.cacheDir === ""
+        ? `elitekv fetch ${nameOrPath}`
+        : `elitekv fetch ${nameOrPath} --cache-dir ${shellQuote(cacheDir)}`;
+    throw new FileNotFoundError(path, `model ${nameOrPath} is not fetched yet; run \`${fetchCommand}\``);
   }
   return path;
+}
+
+/** Quotes `text` for a POSIX shell when it contains characters other than letters, digits and `_./-`. */
+function shellQuote(text: string): string {
+  return /^[\w./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }

@@ -94,8 +94,30 @@ export function planGgufWeights(header: GgufHeader, config: ModelConfig): Weight
   }
 
   checkShapes(plans, path);
+  checkLayerCount(plans, config, path);
   checkComplete(plans, config, path);
   return plans;
+}
+
+/**
+ * Rejects a block_count above the number of layers the file has tensors for. This runs before
+ * checkComplete lists block_count × 9 tensor names, so that a damaged count (one flipped byte can make
+ * it millions) fails at once instead of exhausting memory.
+ */
+function checkLayerCount(plans: readonly WeightPlan[], config: ModelConfig, path: string): void {
+  const storedLayers = new Set<number>();
+  for (const plan of plans) {
+    const match = layerTensorPattern.exec(plan.tensor.name);
+    if (match !== null) storedLayers.add(Number(match[1]));
+  }
+  if (config.numLayers <= storedLayers.size) return;
+
+  const layers = storedLayers.size === 1 ? "1 layer" : `${storedLayers.size} layers`;
+  throw new CorruptFileError(
+    `is ${config.numLayers}, but the file has tensors for only ${layers}; ` +
+      "the metadata is corrupt or the file is incomplete, download or convert it again",
+    { file: path, field: "llama.block_count" },
+  );
 }
 
 function checkShapes(plans: readonly WeightPlan[], path: string): void {

@@ -7,6 +7,7 @@ import { basename, join, resolve } from "node:path";
 import {
   CorruptFileError,
   FileNotFoundError,
+  InvalidConfigError,
   MapWeightStore,
   UnknownFormatError,
   UnsupportedArchitectureError,
@@ -26,6 +27,9 @@ export const shardIndexName = "model.safetensors.index.json";
 
 /** Tensors some exports carry that hold no weights (precomputed RoPE inverse frequencies). */
 const ignoredTensorPattern = /\.rotary_emb\.inv_freq$/;
+
+/** Name of a per-layer tensor, capturing the layer index. */
+const layerTensorPattern = /^model\.layers\.(\d+)\./;
 
 export interface HuggingFaceWeights {
   weights: MapWeightStore;
@@ -111,6 +115,7 @@ export async function readHuggingFaceWeights(
     for (const file of located.files) readers.push(await SafetensorsReader.open(file));
     const owners = mapTensorOwners(readers, located.weightMap, located.indexPath);
 
+    checkLayerCount(config, owners, dir);
     const hasOutputHead = owners.has(outputHeadName);
     const tiedOutputHead = config.tieWordEmbeddings || !hasOutputHead;
     const expected = expectedTensors(config, !tiedOutputHead);
@@ -178,6 +183,27 @@ function mapTensorOwners(
     }
   }
   return owners;
+}
+
+/**
+ * Rejects a num_hidden_layers above the number of layers the files store. This runs before the
+ * expected tensors are listed, 9 per layer, so that a wrong or damaged count (millions of layers) fails
+ * at once instead of exhausting memory.
+ */
+function checkLayerCount(config: ModelConfig, owners: Map<string, SafetensorsReader>, dir: string): void {
+  const storedLayers = new Set<number>();
+  for (const name of owners.keys()) {
+    const match = layerTensorPattern.exec(name);
+    if (match !== null) storedLayers.add(Number(match[1]));
+  }
+  if (config.numLayers <= storedLayers.size) return;
+
+  const layers = storedLayers.size === 1 ? "1 layer" : `${storedLayers.size} layers`;
+  throw new InvalidConfigError(
+    `num_hidden_layers is ${config.numLayers}, but the safetensors files contain weights for only ${layers}; ` +
+      `use the config.json that belongs to these weights, or download the missing shards`,
+    { file: join(dir, "config.json"), field: "num_hidden_layers" },
+  );
 }
 
 /** Returns every tensor the config implies, with its canonical name and [out, in] shape. */

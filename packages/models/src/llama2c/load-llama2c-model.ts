@@ -5,6 +5,7 @@ import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 
 import {
+  CorruptFileError,
   InvalidArgumentError,
   InvalidConfigError,
   MapWeightStore,
@@ -50,13 +51,7 @@ export async function loadLlama2cModel(path: string, options: Llama2cLoadOptions
     // The tokenizer is small: read and check it before the weights, so that a wrong one fails fast.
     const tokenizerPath = await findLlama2cTokenizer(path, options.tokenizerPath);
     const tokenizer = await readLlama2cTokenizer(tokenizerPath);
-    if (tokenizer.vocabSize > header.vocabSize) {
-      throw new InvalidConfigError(
-        `tokenizer ${tokenizerPath} has ${tokenizer.vocabSize} tokens but the model has only ${header.vocabSize} ` +
-          "embedding rows; use the tokenizer the model was trained with",
-        { file: path, field: "vocab_size" },
-      );
-    }
+    checkTokenizerSize(tokenizer.vocabSize, header.vocabSize, path, tokenizerPath);
 
     const weights = await readLlama2cWeights(file, layout, onProgress);
     return {
@@ -77,6 +72,28 @@ export async function loadLlama2cModel(path: string, options: Llama2cLoadOptions
     };
   } finally {
     await closeBinaryFile(file);
+  }
+}
+
+/**
+ * Requires exactly vocab_size tokens, as run.c reads exactly that many. A tokenizer file cut between two
+ * entries parses cleanly, so the count is the only sign of the truncation.
+ */
+function checkTokenizerSize(tokens: number, vocabSize: number, modelPath: string, tokenizerPath: string): void {
+  if (tokens > vocabSize) {
+    throw new InvalidConfigError(
+      `tokenizer ${tokenizerPath} has ${tokens} tokens but the model has only ${vocabSize} ` +
+        "embedding rows; use the tokenizer the model was trained with",
+      { file: modelPath, field: "vocab_size" },
+    );
+  }
+  if (tokens < vocabSize) {
+    throw new CorruptFileError(
+      `has ${tokens} tokens but ${basename(modelPath)} has vocab_size ${vocabSize}, and llama2.c reads exactly ` +
+        "vocab_size tokens; the tokenizer file is truncated or belongs to another model, pass the tok*.bin " +
+        "the model was trained with",
+      { file: tokenizerPath, field: "vocab_size" },
+    );
   }
 }
 

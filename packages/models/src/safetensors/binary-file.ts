@@ -1,6 +1,7 @@
 // Bounds-checked reads from an open model file. Every read is checked against the file size before
 // anything is allocated. A header that claims more bytes than the file has therefore fails with a
 // CorruptFileError naming the file and the field, not with a short read or a huge allocation.
+import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
 
@@ -20,13 +21,20 @@ export interface BinaryFile {
 }
 
 /**
- * Opens a file for reading. A missing file raises FileNotFoundError and a directory raises
+ * Without a writer, opening a FIFO for reading blocks forever. O_NONBLOCK makes that open return at once,
+ * so that the regular-file check rejects the FIFO. The flag changes nothing for regular files, and
+ * Windows, which lacks it, has no such FIFOs.
+ */
+const openForReadingFlags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+
+/**
+ * Opens a file for reading. A missing file raises FileNotFoundError, and a folder, FIFO or device raises
  * InvalidArgumentError, both naming the path. `hint` is the next step that the error message suggests.
  */
 export async function openBinaryFile(path: string, hint?: string): Promise<BinaryFile> {
   let handle: FileHandle;
   try {
-    handle = await open(path, "r");
+    handle = await open(path, openForReadingFlags);
   } catch (error) {
     if (isErrnoError(error, "ENOENT") || isErrnoError(error, "ENOTDIR")) {
       throw new FileNotFoundError(path, hint);
@@ -37,7 +45,7 @@ export async function openBinaryFile(path: string, hint?: string): Promise<Binar
   const stats = await handle.stat();
   if (!stats.isFile()) {
     await handle.close();
-    throw new InvalidArgumentError(`${path} is not a regular file; pass the path of a model file`, { file: path });
+    throw new InvalidArgumentError(`not a regular file; ${hint ?? "pass the path of a model file"}`, { file: path });
   }
   return { path, handle, size: stats.size };
 }

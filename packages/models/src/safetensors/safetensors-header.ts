@@ -227,12 +227,19 @@ function checkTiling(tensors: readonly SafetensorsTensorInfo[], dataLength: numb
     previous = `tensor ${tensor.name}`;
   }
 
-  if (covered !== dataLength) {
-    const problem =
-      covered < dataLength
-        ? `${dataLength - covered} trailing bytes after the last tensor`
-        : `tensors need ${covered} bytes but the file has only ${dataLength} after the header (truncated)`;
-    throw new CorruptFileError(`data section is ${dataLength} bytes, with ${problem}`, { file, field: "data_offsets" });
+  if (covered > dataLength) {
+    throw new CorruptFileError(
+      `the tensors need ${covered} data bytes but the file has only ${dataLength} after the header; ` +
+        "the file is truncated, download it again",
+      { file, field: "data_offsets" },
+    );
+  }
+  if (covered < dataLength) {
+    throw new CorruptFileError(
+      `the file has ${dataLength - covered} trailing bytes after the last tensor, which no tensor covers; ` +
+        "the file is damaged or has data appended, download it again",
+      { file, field: "data_offsets" },
+    );
   }
 }
 

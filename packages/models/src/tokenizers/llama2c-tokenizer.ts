@@ -15,6 +15,8 @@ const byteFallbackOffset = 3;
 /** run.c starts the best merge score at -1e10, so pairs scoring at or below it never merge. */
 const minimumMergeScore = -1e10;
 
+const damagedHint = "the file is truncated, damaged or not a llama2.c tokenizer; pass the tok*.bin the model was trained with";
+
 export interface Llama2cVocabulary {
   /** Maximum piece length in bytes, as declared by the file. */
   maxTokenLength: number;
@@ -35,6 +37,15 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, file: string): Llama2cV
     });
   }
 
+  // JSON text has no NUL bytes, while a plausible max_token_length (below 2^24) has a zero 4th byte.
+  if (bytes[0] === 0x7b && bytes[3] !== 0) {
+    throw new InvalidTokenizerError(
+      "the file starts with '{', so it is JSON (a Hugging Face tokenizer.json?), not a llama2.c tokenizer; " +
+        "pass the tok*.bin the model was trained with",
+      { file },
+    );
+  }
+
   const maxTokenLength = view.getInt32(0, true);
   if (maxTokenLength <= 0) {
     throw new CorruptFileError(`max_token_length must be positive, got ${maxTokenLength}; is this a llama2.c tokenizer?`, {
@@ -49,16 +60,25 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, file: string): Llama2cV
   while (offset < bytes.byteLength) {
     const field = `token ${pieces.length}`;
     if (offset + 8 > bytes.byteLength) {
-      throw new CorruptFileError(`file ends inside the score and length of ${field} (offset ${offset})`, { file, field });
+      throw new CorruptFileError(`file ends inside the score and length of ${field} (offset ${offset}); ${damagedHint}`, {
+        file,
+        field,
+      });
     }
     const score = view.getFloat32(offset, true);
     const length = view.getInt32(offset + 4, true);
     offset += 8;
     if (length < 0 || length > maxTokenLength) {
-      throw new CorruptFileError(`piece length ${length} is outside 0..max_token_length (${maxTokenLength})`, { file, field });
+      throw new CorruptFileError(`piece length ${length} is outside 0..max_token_length (${maxTokenLength}); ${damagedHint}`, {
+        file,
+        field,
+      });
     }
     if (offset + length > bytes.byteLength) {
-      throw new CorruptFileError(`piece of ${length} bytes at offset ${offset} runs past the end of the file`, { file, field });
+      throw new CorruptFileError(`piece of ${length} bytes at offset ${offset} runs past the end of the file; ${damagedHint}`, {
+        file,
+        field,
+      });
     }
     pieces.push(bytes.slice(offset, offset + length));
     scores.push(score);
