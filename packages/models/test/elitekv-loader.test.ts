@@ -225,14 +225,24 @@ describe("loadEliteKvModel", () => {
     const dir = await writeCheckpoint(validManifest());
     const other = join(root, `other-tokenizer-${counter++}`);
     await mkdir(other);
-    await writeFile(join(other, "tok3.bin"), encodeLlama2cTokenizer(["<unk>", "\n<s>\n", "\n</s>\n"]));
+    const pieces = ["<unk>", "\n<s>\n", "\n</s>\n", "a", "b", "c", "d", "e"];
+    await writeFile(join(other, "tok8.bin"), encodeLlama2cTokenizer(pieces));
 
-    const byFile = await loadModel(dir, { tokenizerPath: join(other, "tok3.bin") });
+    const byFile = await loadModel(dir, { tokenizerPath: join(other, "tok8.bin") });
     const byFolder = await loadEliteKvModel(dir, { tokenizerPath: other });
 
-    expect(byFile.tokenizer.vocabSize).toBe(3);
-    expect(byFolder.tokenizer.vocabSize).toBe(3);
-    expect(byFile.source.files[2]).toBe(join(other, "tok3.bin"));
+    expect(byFile.tokenizer.vocabSize).toBe(8);
+    expect(byFolder.tokenizer.vocabSize).toBe(8);
+    expect(byFile.source.files[2]).toBe(join(other, "tok8.bin"));
+  });
+
+  it("rejects a llama2.c tokenizer smaller than the vocabulary", async () => {
+    const dir = await writeCheckpoint(validManifest());
+    const other = join(root, `other-tokenizer-${counter++}`);
+    await mkdir(other);
+    await writeFile(join(other, "tok3.bin"), encodeLlama2cTokenizer(["<unk>", "\n<s>\n", "\n</s>\n"]));
+
+    await expect(loadModel(dir, { tokenizerPath: join(other, "tok3.bin") })).rejects.toThrow(/has 3 tokens but .* vocab_size 8/);
   });
 
   it("rejects a folder without a tokenizer", async () => {

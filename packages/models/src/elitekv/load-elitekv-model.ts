@@ -21,6 +21,7 @@ import {
 import { SafetensorsReader } from "../safetensors/read-safetensors.js";
 import { loadGgufTokenizer } from "../tokenizers/gguf-tokenizer.js";
 import { loadHuggingFaceTokenizer } from "../tokenizers/hugging-face-tokenizer.js";
+import { checkLlama2cTokenizerSize } from "../llama2c/load-llama2c-model.js";
 import { readLlama2cTokenizer } from "../tokenizers/llama2c-tokenizer.js";
 import { readJsonFile } from "../tokenizers/read-json-file.js";
 import {
@@ -156,7 +157,7 @@ async function loadCheckpointTokenizer(path: string, manifest: EliteKvManifest):
       return { tokenizer: await loadHuggingFaceTokenizer(path, { bosTokenId: config.bosTokenId ?? undefined, eosTokenIds: config.eosTokenIds }), path };
     }
     if (path.endsWith(".gguf")) return { tokenizer: await loadGgufTokenizer(path), path };
-    return { tokenizer: await readLlama2cTokenizer(path), path };
+    return { tokenizer: await readCheckedLlama2cTokenizer(path, manifest), path };
   }
 
   const dir = path;
@@ -177,7 +178,7 @@ async function loadCheckpointTokenizer(path: string, manifest: EliteKvManifest):
   }
   if (llama2cNames.length === 1) {
     const path = join(dir, llama2cNames[0]);
-    return { tokenizer: await readLlama2cTokenizer(path), path };
+    return { tokenizer: await readCheckedLlama2cTokenizer(path, manifest), path };
   }
 
   const ggufPath = join(dir, eliteKvTokenizerFiles.gguf);
@@ -187,6 +188,13 @@ async function loadCheckpointTokenizer(path: string, manifest: EliteKvManifest):
     "no tokenizer found; an EliteKV checkpoint needs tokenizer.json, a llama2.c tok*.bin or tokenizer.gguf; convert the model again",
     { file: dir },
   );
+}
+
+/** Reads a llama2.c tokenizer and requires exactly vocab_size tokens, as the llama2.c loader does. */
+async function readCheckedLlama2cTokenizer(path: string, manifest: EliteKvManifest): Promise<Tokenizer> {
+  const tokenizer = await readLlama2cTokenizer(path);
+  checkLlama2cTokenizerSize(tokenizer.vocabSize, manifest.baseConfig.vocabSize, path, path);
+  return tokenizer;
 }
 
 async function isFile(path: string): Promise<boolean> {

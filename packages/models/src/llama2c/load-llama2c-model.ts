@@ -51,7 +51,7 @@ export async function loadLlama2cModel(path: string, options: Llama2cLoadOptions
     // The tokenizer is small: read and check it before the weights, so that a wrong one fails fast.
     const tokenizerPath = await findLlama2cTokenizer(path, options.tokenizerPath);
     const tokenizer = await readLlama2cTokenizer(tokenizerPath);
-    checkTokenizerSize(tokenizer.vocabSize, header.vocabSize, path, tokenizerPath);
+    checkLlama2cTokenizerSize(tokenizer.vocabSize, header.vocabSize, path, tokenizerPath);
 
     const weights = await readLlama2cWeights(file, layout, onProgress);
     return {
@@ -79,7 +79,7 @@ export async function loadLlama2cModel(path: string, options: Llama2cLoadOptions
  * Requires exactly vocab_size tokens, as run.c reads exactly that many. A tokenizer file cut between two
  * entries parses cleanly, so the count is the only sign of the truncation.
  */
-function checkTokenizerSize(tokens: number, vocabSize: number, modelPath: string, tokenizerPath: string): void {
+export function checkLlama2cTokenizerSize(tokens: number, vocabSize: number, modelPath: string, tokenizerPath: string): void {
   if (tokens > vocabSize) {
     throw new InvalidConfigError(
       `tokenizer ${tokenizerPath} has ${tokens} tokens but the model has only ${vocabSize} ` +
