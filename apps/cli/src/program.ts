@@ -3,6 +3,9 @@ import { Command } from "commander";
 
 import packageJson from "../package.json" with { type: "json" };
 import type { CliIo } from "./cli-io.js";
+import { registerAnalyzeCommand } from "./commands/analyze-command.js";
+import { registerConvertCommand } from "./commands/convert-command.js";
+import { registerDemoCommand } from "./commands/demo-command.js";
 import { registerEvalCommand } from "./commands/eval-command.js";
 import { registerFetchCommand } from "./commands/fetch-command.js";
 import { registerGenerateCommand } from "./commands/generate-command.js";
@@ -30,5 +33,8 @@ export function createProgram(io: CliIo): Command {
   registerInfoCommand(program, io);
   registerEvalCommand(program, io);
   registerGenerateCommand(program, io);
+  registerAnalyzeCommand(program, io);
+  registerConvertCommand(program, io);
+  registerDemoCommand(program, io);
   return program;
 }

@@ -1,11 +1,13 @@
 // `elitekv eval ppl` end to end, as a spawned process that is not attached to a terminal.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 import { tolerances } from "@elitekv/vitest-config/matchers";
 import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
 import { describe, expect, it } from "vitest";
 
-import { parseJsonLines, runElitekv } from "./run-elitekv.js";
+import { parseJsonLines, runElitekv, runElitekvInProcess } from "./run-elitekv.js";
 
 const storiesModel = sharedPath("models", "stories260K", "stories260K.bin");
 const storiesGolden = sharedPath("models", "stories260K", "golden.json");
@@ -37,5 +39,26 @@ describe.skipIf(!hasShared)("eval ppl", () => {
     expect(events).toContainEqual(expect.objectContaining({ type: "start", task: "perplexity", total: 37 }));
     expect(events).toContainEqual(expect.objectContaining({ type: "end", task: "perplexity" }));
     expect(events).toContainEqual(expect.objectContaining({ type: "info", task: "tokenize" }));
+  });
+
+  it("names the flags when the text is shorter than a window", async () => {
+    const args = ["eval", "ppl", "--model", storiesModel, "--text", "sotu:2001", "--max-chars", "10", "--window", "64"];
+    const run = await runElitekvInProcess([...args, "--json", "--quiet"]);
+
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    // "Mr. Speake", the first 10 characters of the 2001 address, is BOS plus 8 ids for stories260K.
+    expect(run.stderr).toContain("first 10 characters tokenizes to 9 ids with BOS, fewer than one window of 64");
+    expect(run.stderr).toContain("pass a longer --text or a larger --max-chars, or --window 9 or less");
+  });
+
+  it("rejects an empty text file without suggesting a window", async () => {
+    const emptyText = join(mkdtempSync(join(tmpdir(), "elitekv-eval-")), "empty.txt");
+    writeFileSync(emptyText, "");
+    const run = await runElitekvInProcess(["eval", "ppl", "--model", storiesModel, "--text", emptyText, "--json", "--quiet"]);
+
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toBe(`error: file ${emptyText} tokenizes to 1 id with BOS, so there is no token to score; pass a non-empty --text\n`);
   });
 });

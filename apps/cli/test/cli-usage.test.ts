@@ -38,7 +38,7 @@ describe.concurrent("spawned process", () => {
 });
 
 describe("help", () => {
-  it.each([["fetch"], ["info"], ["eval"], ["eval", "ppl"], ["generate"]])("--help of %s exits 0", async (...command) => {
+  it.each([["fetch"], ["info"], ["eval"], ["eval", "ppl"], ["eval", "compare"], ["generate"], ["analyze"], ["convert"], ["demo"]])("--help of %s exits 0", async (...command) => {
     const run = await runElitekvInProcess([...command, "--help"]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`Usage: elitekv ${command.join(" ")} [options]`);
@@ -75,7 +75,7 @@ describe("usage errors", () => {
     [["eval", "ppl", "--model", "m", "--text", "t", "--max-chars", "many"], "must be an integer, got 'many'"],
     [["generate", "--model", "m", "--temperature", "-1"], "must be a number >= 0, got -1"],
     [["generate", "--model", "m", "--top-p", "0"], "must be in (0, 1], got 0"],
-    [["generate", "--model", "m", "--seed", "-5"], "must be an integer, got '-5'"],
+    [["generate", "--model", "m", "--seed", "-5"], "must be an integer between 0 and 4294967295, got -5"],
     [["generate", "--model", "m", "--threads", "0"], "must be an integer >= 1, got 0"],
   ])("invalid value %j exits 2", async (args, message) => {
     const run = await runElitekvInProcess(args);
@@ -117,7 +117,7 @@ describe("usage errors", () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/^error: /);
       expect(run.stderr).toContain(join(cacheDir, "models", "smollm2"));
-      expect(run.stderr).toContain("run `elitekv fetch smollm2`");
+      expect(run.stderr).toContain(`run \`elitekv fetch smollm2 --cache-dir ${cacheDir}\``);
       expect(run.stdout).toBe("");
     } finally {
       rmSync(cacheDir, { recursive: true, force: true });
@@ -145,5 +145,29 @@ describe.skipIf(!hasShared)("usage errors with a model", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("sotu:17");
     expect(run.stdout).toBe("");
+  });
+});
+
+describe("elitekv command help", () => {
+  it("demo hides the model override", async () => {
+    const run = await runElitekvInProcess(["demo", "--help"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("--quick");
+    expect(run.stdout).toContain("--work-dir");
+    expect(run.stdout).not.toContain("--model");
+  });
+
+  it("analyze lists the strategies", async () => {
+    const run = await runElitekvInProcess(["analyze", "--help"]);
+    expect(run.code).toBe(0);
+    // Commander wraps help text at the terminal width, so the check joins the lines first.
+    const help = run.stdout.replace(/\s+/g, " ");
+    expect(help).toContain('choices: "ropelite", "uniform", "contribution", "high-freq", "low-freq"');
+  });
+
+  it("rejects a ratio outside (0, 1]", async () => {
+    const run = await runElitekvInProcess(["convert", "--model", "m", "--ranking", "r.json", "--ratio", "1.5", "--out", "o"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("must be a ratio in (0, 1], got 1.5");
   });
 });

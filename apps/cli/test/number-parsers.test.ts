@@ -24,6 +24,8 @@ describe("integerParser", () => {
 
   it("rejects values outside the range", () => {
     expect(() => integerParser(2)("1")).toThrow("must be an integer >= 2, got 1");
+    expect(() => parsePositiveInteger("-5")).toThrow("must be an integer >= 1, got -5");
+    expect(() => parseSeed("-1")).toThrow("must be an integer between 0 and 4294967295, got -1");
     expect(() => parseSeed("4294967296")).toThrow("must be an integer between 0 and 4294967295, got 4294967296");
   });
 });

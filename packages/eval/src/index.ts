@@ -1,4 +1,5 @@
-// Public API of @elitekv/eval: perplexity over token streams and per-row comparison of two models' logits.
+// Public API of @elitekv/eval: perplexity over token streams, per-row comparison of two models' logits,
+// and the comparison of a model with its base model over windows of a stream.
 export { computePerplexity, type PerplexityOptions, type PerplexityResult } from "./perplexity.js";
 export { nextTokenNlls, tokenNll } from "./token-nll.js";
 export {
@@ -9,3 +10,9 @@ export {
   topTokenAgreement,
   type LogitComparison,
 } from "./logit-comparison.js";
+export {
+  compareModels,
+  type CompareModelsOptions,
+  type ModelComparison,
+  type ModelPerplexity,
+} from "./compare-models.js";

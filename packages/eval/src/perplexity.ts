@@ -1,12 +1,12 @@
 // Perplexity of a token stream over non-overlapping windows, the protocol the golden references use.
 import {
   BackendFailureError,
-  InvalidArgumentError,
   type InferenceSession,
   type ProgressListener,
 } from "@elitekv/core";
 
 import { nextTokenNlls } from "./token-nll.js";
+import { validateIds, validateWindow } from "./window-validation.js";
 
 export interface PerplexityOptions {
   /** Ids per window, BOS included when the window starts the stream. At least 2. */
@@ -114,46 +114,6 @@ export async function computePerplexity(
     window,
     droppedIds: ids.length - windows * window,
   };
-}
-
-function validateWindow(session: InferenceSession, ids: readonly number[], window: number): void {
-  if (!Number.isSafeInteger(window) || window < 2) {
-    throw new InvalidArgumentError(
-      `window is ${window}, but a window needs at least 2 ids to score one prediction; pass a window of 2 or more`,
-      { field: "window" },
-    );
-  }
-
-  const capacity = session.cache.capacity;
-  if (window > capacity) {
-    throw new InvalidArgumentError(
-      `window of ${window} ids exceeds the session's cache capacity of ${capacity} tokens; pass a window of ` +
-        `at most ${capacity}, or create the session with maxContext >= ${window}`,
-      { field: "window" },
-    );
-  }
-
-  if (ids.length < window) {
-    throw new InvalidArgumentError(
-      `only ${ids.length} ids were given, fewer than one window of ${window}; pass more text or a window of ` +
-        `at most ${ids.length}`,
-      { field: "window" },
-    );
-  }
-}
-
-function validateIds(session: InferenceSession, ids: readonly number[]): void {
-  const vocabSize = session.config.vocabSize;
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i];
-    if (!Number.isSafeInteger(id) || id < 0 || id >= vocabSize) {
-      throw new InvalidArgumentError(
-        `id ${id} at index ${i} is outside the model's vocabulary of ${vocabSize}; tokenize the text with ` +
-          "the model's own tokenizer",
-        { field: "ids" },
-      );
-    }
-  }
 }
 
 function mean(values: Float64Array): number {

@@ -20,6 +20,8 @@ export interface FakeSessionOptions {
   ignoreAllLogits?: boolean;
   /** Puts NaN in the logits of this absolute position. */
   nanAtPosition?: number;
+  /** Moves the favoured token of absolute position p to (p + shift(p)) mod vocabSize. Defaults to no shift. */
+  favouredShift?: (position: number) => number;
 }
 
 export class FakeSession implements InferenceSession {
@@ -84,7 +86,8 @@ export class FakeSession implements InferenceSession {
     const data = new Float32Array(rows * vocabSize);
     for (let row = 0; row < rows; row++) {
       const position = startPosition + firstRow + row;
-      data[row * vocabSize + (position % vocabSize)] = favouredLogit;
+      const shift = this.options.favouredShift?.(position) ?? 0;
+      data[row * vocabSize + ((position + shift) % vocabSize)] = favouredLogit;
       if (position === this.options.nanAtPosition) data[row * vocabSize] = Number.NaN;
     }
     return { rows, vocabSize, data };

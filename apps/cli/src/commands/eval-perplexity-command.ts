@@ -52,6 +52,7 @@ export function registerEvalPerplexityCommand(parent: Command, io: CliIo): void 
       checkWindow(options.window, model);
 
       const ids = model.tokenizer.encode(text.text, { addBos: true });
+      checkTextLength(ids.length, options, text.description);
       onProgress({
         type: "info",
         task: "tokenize",
@@ -85,6 +86,23 @@ export function registerEvalPerplexityCommand(parent: Command, io: CliIo): void 
       ]),
     );
   });
+}
+
+/**
+ * Rejects a text with fewer ids than one window before a backend starts, naming the text and the flags
+ * that change the count.
+ */
+function checkTextLength(ids: number, options: EvalPerplexityOptions, description: string): void {
+  if (ids >= options.window) return;
+
+  const counted = `${description} tokenizes to ${ids} ${ids === 1 ? "id" : "ids"} with BOS`;
+  if (ids < 2) {
+    throw new InvalidArgumentError(`${counted}, so there is no token to score; pass a non-empty --text`);
+  }
+  const longer = options.maxChars === undefined ? "a longer --text" : "a longer --text or a larger --max-chars";
+  throw new InvalidArgumentError(
+    `${counted}, fewer than one window of ${options.window}; pass ${longer}, or --window ${ids} or less`,
+  );
 }
 
 /** Rejects a window longer than the model's context, naming the flag to change. */

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import type { CliIo } from "../cli-io.js";
 import { buildPromptIds } from "../generation/build-prompt-ids.js";
 import { generateTokens, type GenerationResult } from "../generation/generate-tokens.js";
+import { cacheUsage, formatGenerationStats, generationStats } from "../generation/generation-stats.js";
 import { openModel } from "../model/open-model.js";
 import { withCpuSession } from "../model/with-cpu-session.js";
 import {
@@ -28,6 +29,7 @@ interface GenerateOptions extends ModelOptions, OutputOptions, ThreadOptions {
   temperature: number;
   topP: number;
   seed?: number;
+  stats?: boolean;
 }
 
 const stopReasonText: Record<GenerationResult["stopReason"], string> = {
@@ -47,12 +49,13 @@ export function registerGenerateCommand(program: Command, io: CliIo): void {
     .option("-n, --max-new-tokens <count>", "maximum number of generated tokens", parsePositiveInteger, 128)
     .option("-t, --temperature <value>", "sampling temperature; 0 selects the most likely token", parseTemperature, 0)
     .option("--top-p <mass>", "nucleus sampling: sample from the smallest set of tokens whose probability reaches <mass>", parseTopP, 1)
-    .option("--seed <integer>", "seed of the sampler, 0 to 4294967295 (default: random; --json prints it)", parseSeed);
+    .option("--seed <integer>", "seed of the sampler, 0 to 4294967295 (default: random; --json prints it)", parseSeed)
+    .option("--stats", "after generation, print KV cache bytes used, bytes per token and prefill and decode tokens/s on stderr");
   addThreadOptions(command);
   addOutputOptions(command);
 
   command.action(async (options: GenerateOptions) => {
-    await runWithProgress(io.stderr, options.quiet, async (onProgress) => {
+    const stats = await runWithProgress(io.stderr, options.quiet, async (onProgress) => {
       const model = await openModel(options, onProgress);
       const { tokenizer } = model;
       const promptIds = buildPromptIds(tokenizer, {
@@ -87,14 +90,15 @@ export function registerGenerateCommand(program: Command, io: CliIo): void {
 
       // A start without a total draws no bar, which would mix with the text on a shared terminal.
       onProgress({ type: "start", task: "generate" });
-      const result = await withCpuSession(model, { threads: options.threads, maxContext }, (session) =>
-        generateTokens(session, promptIds, {
+      const { result, cache } = await withCpuSession(model, { threads: options.threads, maxContext }, async (session) => {
+        const generated = await generateTokens(session, promptIds, {
           sampler,
           maxNewTokens: options.maxNewTokens,
           eosIds,
           onToken: (id) => emit(decoder.push(id)),
-        }),
-      );
+        });
+        return { result: generated, cache: cacheUsage(session.cache) };
+      });
       emit(decoder.flush());
       if (options.json !== true) io.stdout.write("\n");
 
@@ -108,6 +112,7 @@ export function registerGenerateCommand(program: Command, io: CliIo): void {
           `${tokensPerSecond.toFixed(1)} tokens/s, ${stopReasonText[result.stopReason]}`,
       });
 
+      const stats = generationStats(result, promptIds.length, cache);
       if (options.json === true) {
         writeJson(io.stdout, {
           text,
@@ -117,9 +122,14 @@ export function registerGenerateCommand(program: Command, io: CliIo): void {
           seed,
           seconds: result.prefillSeconds + result.decodeSeconds,
           tokensPerSecond,
+          ...(options.stats === true ? { stats } : {}),
         });
       }
+      return stats;
     });
+
+    // Written after the progress renderer closed, so no bar redraw overwrites it.
+    if (options.stats === true) io.stderr.write(formatGenerationStats(stats));
   });
 }
 

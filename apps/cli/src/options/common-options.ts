@@ -40,7 +40,11 @@ export function addModelOptions(command: Command): Command {
       "-m, --model <path>",
       "model: a llama2.c .bin file, a Hugging Face folder, a .gguf file or a fetched model name (smollm2)",
     )
-    .option("--tokenizer <path>", "tokenizer file for a llama2.c model (default: a tok*.bin beside the model)");
+    .option(
+      "--tokenizer <path>",
+      "tokenizer to use instead of the model's own: a tok*.bin for a llama2.c model (default: the one beside " +
+        "the model) or a tokenizer.json for a Hugging Face folder; GGUF files contain their own",
+    );
   return addCacheDirOption(command);
 }
 

@@ -2,7 +2,8 @@
 // reports as "option '--x <n>' argument 'v' is invalid" and which the CLI exits with code 2 for.
 import { InvalidArgumentError as InvalidOptionValueError } from "commander";
 
-const integerPattern = /^[+]?\d+$/;
+// A sign is accepted so that "-5" gets the range message, which states the values allowed.
+const integerPattern = /^[+-]?\d+$/;
 
 /** Returns a parser that accepts decimal integers in [minimum, maximum]. */
 export function integerParser(minimum: number, maximum = Number.MAX_SAFE_INTEGER): (value: string) => number {
@@ -48,3 +49,10 @@ export const parsePositiveInteger = integerParser(1);
 
 /** Parses a sampler seed, an unsigned 32-bit integer because the sampler keeps 32 bits. */
 export const parseSeed = integerParser(0, 0xffff_ffff);
+
+/** Parses a KV cache ratio: the fraction of the full cache kept, in (0, 1]. */
+export function parseCacheRatio(value: string): number {
+  const parsed = parseFiniteNumber(value);
+  if (!(parsed > 0 && parsed <= 1)) throw new InvalidOptionValueError(`must be a ratio in (0, 1], got ${parsed}`);
+  return parsed;
+}

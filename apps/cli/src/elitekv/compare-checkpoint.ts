@@ -1,0 +1,50 @@
+// The comparison step: a base model and its EliteKV checkpoint on the same evaluation ids, with the
+// cache bytes per token that each session measures.
+import type { LoadedModel, ProgressListener } from "@elitekv/core";
+import { compareModels, type ModelComparison } from "@elitekv/eval";
+
+import { withCpuSession } from "../model/with-cpu-session.js";
+
+export interface CheckpointComparison {
+  base: { ppl: number };
+  model: { ppl: number };
+  pplIncreasePct: number;
+  klDivergence: number;
+  top1Agreement: number;
+  /** cacheBytesPerToken.model / cacheBytesPerToken.base. */
+  cacheRatio: number;
+  /** Bytes one token occupies in each session's KV cache, over all layers. */
+  cacheBytesPerToken: { base: number; model: number };
+  tokens: number;
+  windows: number;
+  seconds: number;
+}
+
+/** Runs compareModels on two CPU sessions of `window` positions and adds the cache sizes. */
+export async function compareCheckpoint(
+  base: LoadedModel,
+  model: LoadedModel,
+  ids: readonly number[],
+  options: { window: number; threads?: number },
+  onProgress: ProgressListener,
+): Promise<CheckpointComparison> {
+  const sessionOptions = { threads: options.threads, maxContext: options.window };
+  return withCpuSession(base, sessionOptions, (baseSession) =>
+    withCpuSession(model, sessionOptions, async (modelSession) => {
+      const comparison: ModelComparison = await compareModels(baseSession, modelSession, ids, { window: options.window, onProgress });
+      const cacheBytesPerToken = { base: baseSession.cache.bytesPerToken, model: modelSession.cache.bytesPerToken };
+      return {
+        base: { ppl: comparison.base.ppl },
+        model: { ppl: comparison.model.ppl },
+        pplIncreasePct: comparison.pplIncreasePct,
+        klDivergence: comparison.klDivergence,
+        top1Agreement: comparison.top1Agreement,
+        cacheRatio: cacheBytesPerToken.model / cacheBytesPerToken.base,
+        cacheBytesPerToken,
+        tokens: comparison.tokens,
+        windows: comparison.windows,
+        seconds: comparison.seconds,
+      };
+    }),
+  );
+}

@@ -1,0 +1,128 @@
+// The convert step: checks that a ranking belongs to the model, collects covariances for the
+// activation-aware SVD, converts, and writes the EliteKV checkpoint with its provenance.
+import {
+  cacheBytesPerToken,
+  eliteCacheLayout,
+  fullCacheLayout,
+  InvalidArgumentError,
+  type LoadedModel,
+  type Matrix,
+  type ProgressListener,
+} from "@elitekv/core";
+import { convertModel, writeEliteKvCheckpoint, type ConversionTarget, type SvdMode } from "@elitekv/converter";
+import { fileSha256, type EliteKvStorageDtype } from "@elitekv/models";
+import { fingerprintModelFiles, type RopeliteRanking } from "@elitekv/ropelite";
+
+import { withCpuSession } from "../model/with-cpu-session.js";
+import { collectCovariances } from "./collect-covariances.js";
+
+export interface ConvertCheckpointRequest {
+  ranking: RopeliteRanking;
+  /** Path of the ranking file, for messages. */
+  rankingPath: string;
+  target: ConversionTarget;
+  svd: SvdMode;
+  /** Calibration ids for the activation covariances. Required for svd "activation". */
+  calibrationIds?: readonly number[];
+  /** Label of the covariance calibration text, stored in the provenance. */
+  calibrationLabel?: string;
+  dtype: EliteKvStorageDtype;
+  overwrite: boolean;
+  out: string;
+  threads?: number;
+}
+
+export interface ConvertedCheckpoint {
+  out: string;
+  /** Achieved cache ratio (2·G·r + d_c) / (2·G·h). */
+  ratio: number;
+  ropeChunks: number;
+  latentDim: number;
+  /** Per layer ‖W_kv − A B‖_F / ‖W_kv‖_F. */
+  weightRelativeErrors: number[];
+  /** Bytes one token occupies in a float32 KV cache of the base and the converted model, over all layers. */
+  cacheBytesPerToken: { base: number; model: number };
+}
+
+// Ids per prefill while collecting covariances. Longer windows only change the positions the inputs
+// come from, not the sum, so a short window keeps the attention cost low.
+const covarianceWindow = 256;
+
+/**
+ * Converts `model` to EliteKV and writes the checkpoint to `request.out`. Throws InvalidArgumentError
+ * when the ranking's fingerprint differs from the model's, for an infeasible target and for svd
+ * "activation" without calibration ids.
+ */
+export async function convertCheckpoint(
+  model: LoadedModel,
+  request: ConvertCheckpointRequest,
+  onProgress: ProgressListener,
+): Promise<ConvertedCheckpoint> {
+  const fingerprint = await fingerprintModelFiles(model.source.files);
+  if (fingerprint !== request.ranking.model.fingerprint) {
+    throw new InvalidArgumentError(
+      `the ranking ${request.rankingPath} was made for the model with fingerprint ${request.ranking.model.fingerprint}, ` +
+        `but ${model.source.path} has fingerprint ${fingerprint}; run elitekv analyze on this model first`,
+      { field: "ranking" },
+    );
+  }
+
+  let covariances: Matrix[] | undefined;
+  if (request.svd === "activation") {
+    const ids = request.calibrationIds;
+    if (ids === undefined || ids.length === 0) {
+      throw new InvalidArgumentError("--svd activation needs calibration text; pass --text", { field: "text" });
+    }
+    const window = Math.min(covarianceWindow, model.config.maxPositionEmbeddings);
+    covariances = await withCpuSession(model, { threads: request.threads, maxContext: window }, (session) =>
+      collectCovariances(session, ids, { window, onProgress }),
+    );
+  }
+
+  const converted = await convertModel(model, request.ranking, request.target, { svd: request.svd, covariances, onProgress });
+  const written = await writeEliteKvCheckpoint(request.out, {
+    model,
+    converted,
+    provenance: {
+      ranking: {
+        strategy: request.ranking.strategy,
+        calibration: {
+          ...request.ranking.calibration,
+          covarianceText: request.calibrationLabel ?? null,
+          covarianceTokens: request.calibrationIds?.length ?? 0,
+        },
+      },
+      sourceSha256: await fileSha256(weightFile(model)),
+      svd: request.svd,
+    },
+    dtype: request.dtype,
+    overwrite: request.overwrite,
+    onProgress,
+  });
+
+  return {
+    out: written.dir,
+    ratio: converted.ratio,
+    ropeChunks: converted.elite.ropeChunksPerHead,
+    latentDim: converted.elite.layers[0].latentDim,
+    weightRelativeErrors: converted.report.map((entry) => entry.weightRelativeError),
+    cacheBytesPerToken: {
+      base: cacheBytesPerToken(fullCacheLayout(model.config, "f32")),
+      model: cacheBytesPerToken(eliteCacheLayout(model.config, converted.elite, "f32")),
+    },
+  };
+}
+
+/**
+ * Returns the weights file among the files the loader read: the first .bin, .gguf or .safetensors file.
+ * NOTE: a Hugging Face model sharded over several safetensors files records only its first shard.
+ */
+function weightFile(model: LoadedModel): string {
+  const file = model.source.files.find((path) => /\.(bin|gguf|safetensors)$/.test(path));
+  if (file === undefined) {
+    throw new InvalidArgumentError(`${model.source.path} has no .bin, .gguf or .safetensors weight file to record as the source`, {
+      field: "model",
+    });
+  }
+  return file;
+}
