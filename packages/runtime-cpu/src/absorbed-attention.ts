@@ -3,6 +3,7 @@
 // W_uv[g] applied to the softmax-weighted latent sum. Full keys and values are never built. Scores,
 // softmax and sums run in float64, while inputs and outputs are float32. The main thread and the
 // compute workers share this kernel, so it imports no workspace package.
+import { exponentiateScores } from "./attention-kernel.js";
 
 /** Shapes and offsets of one absorbed attention job over one layer. */
 export interface AbsorbedAttentionShape {
@@ -102,13 +103,7 @@ export function attendAbsorbedUnitRange(
       if (score > maxScore) maxScore = score;
     }
 
-    // Subtracting the row maximum keeps exp() in range; the normalisation divides it back out.
-    let sum = 0;
-    for (let position = 0; position < visible; position++) {
-      const weight = Math.exp(scores[position] - maxScore);
-      scores[position] = weight;
-      sum += weight;
-    }
+    const sum = exponentiateScores(scores, visible, maxScore);
 
     latentSum.fill(0, 0, latentDim);
     for (let position = 0; position < visible; position++) {

@@ -59,13 +59,7 @@ export function attendUnitRange(
       if (score > maxScore) maxScore = score;
     }
 
-    // Subtracting the row maximum keeps exp() in range; the normalisation divides it back out.
-    let sum = 0;
-    for (let position = 0; position < visible; position++) {
-      const weight = Math.exp(scores[position] - maxScore);
-      scores[position] = weight;
-      sum += weight;
-    }
+    const sum = exponentiateScores(scores, visible, maxScore);
 
     accumulator.fill(0, 0, headDim);
     for (let position = 0; position < visible; position++) {
@@ -77,4 +71,18 @@ export function attendUnitRange(
     const o = shape.outputOffset + token * shape.numHeads * headDim + head * headDim;
     for (let d = 0; d < headDim; d++) output[o + d] = accumulator[d] / sum;
   }
+}
+
+/**
+ * Replaces scores[0 .. visible) by exp(score - maxScore) and returns their sum: the unnormalised
+ * softmax. Subtracting the row maximum keeps exp() in range; callers divide by the sum.
+ */
+export function exponentiateScores(scores: Float64Array, visible: number, maxScore: number): number {
+  let sum = 0;
+  for (let position = 0; position < visible; position++) {
+    const weight = Math.exp(scores[position] - maxScore);
+    scores[position] = weight;
+    sum += weight;
+  }
+  return sum;
 }
