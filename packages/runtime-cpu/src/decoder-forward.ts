@@ -144,6 +144,30 @@ export abstract class DecoderForward {
     target.set(this.scratch.data.subarray(normed, normed + count * hiddenSize), captureRow * hiddenSize);
   }
 
+  /**
+   * Normalises the layer's attention input and projects it through the layer's fused q/k/v (or q/rope
+   * key/latent) weight of `width` output rows into the queryKeyValue scratch rows.
+   */
+  protected async projectAttentionInput(
+    layer: number,
+    count: number,
+    width: number,
+    capture: CaptureBuffers | undefined,
+    captureRow: number,
+  ): Promise<void> {
+    this.normalizeAttentionInput(layer, count, capture, captureRow);
+    await parallelMatmul(
+      this.pool,
+      this.participants,
+      { handle: this.scratch, offset: this.layout.queryKeyValue },
+      { handle: this.scratch, offset: this.layout.normed },
+      { handle: this.weights, offset: this.arena.layers[layer].queryKeyValue },
+      count,
+      this.config.hiddenSize,
+      width,
+    );
+  }
+
   /** Projects the attention output rows through wo and adds them to the residual. */
   protected async addOutputProjection(layer: number, count: number): Promise<void> {
     const { hiddenSize, numHeads, headDim } = this.config;

@@ -13,7 +13,7 @@ import {
 import type { AbsorbedAttentionScratch } from "./absorbed-attention.js";
 import { DecoderForward, type CaptureBuffers } from "./decoder-forward.js";
 import type { EliteKvCache } from "./elite-kv-cache.js";
-import { parallelAbsorbedAttention, parallelMatmul } from "./parallel-ops.js";
+import { parallelAbsorbedAttention } from "./parallel-ops.js";
 import type { SharedBufferHandle, ThreadPool } from "./thread-pool.js";
 import type { WeightArena } from "./weight-arena.js";
 
@@ -100,7 +100,7 @@ export class EliteForward extends DecoderForward {
     capture: CaptureBuffers | undefined,
     captureRow: number,
   ): Promise<void> {
-    const { hiddenSize, numHeads, numKvHeads, headDim } = this.config;
+    const { numHeads, numKvHeads, headDim } = this.config;
     const offsets = this.arena.layers[layer];
     const plan = this.plans[layer];
     const scratch = this.scratch.data;
@@ -109,17 +109,7 @@ export class EliteForward extends DecoderForward {
     const queryWidth = numHeads * headDim;
     const ropeKeyWidth = numKvHeads * 2 * this.ropeChunks;
 
-    this.normalizeAttentionInput(layer, count, capture, captureRow);
-    await parallelMatmul(
-      this.pool,
-      this.participants,
-      { handle: this.scratch, offset: projected },
-      { handle: this.scratch, offset: this.layout.normed },
-      { handle: this.weights, offset: offsets.queryKeyValue },
-      count,
-      hiddenSize,
-      width,
-    );
+    await this.projectAttentionInput(layer, count, width, capture, captureRow);
 
     const queries = capture?.queries.get(layer);
     const keys = capture?.keys.get(layer);

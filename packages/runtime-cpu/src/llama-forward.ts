@@ -5,7 +5,7 @@ import { ropeInverseFrequencies, type ModelConfig } from "@elitekv/core";
 
 import { DecoderForward, type CaptureBuffers } from "./decoder-forward.js";
 import type { FullKvCache } from "./full-kv-cache.js";
-import { parallelAttention, parallelMatmul, type AttentionScratch } from "./parallel-ops.js";
+import { parallelAttention, type AttentionScratch } from "./parallel-ops.js";
 import type { SharedBufferHandle, ThreadPool } from "./thread-pool.js";
 import type { WeightArena } from "./weight-arena.js";
 
@@ -48,23 +48,12 @@ export class LlamaForward extends DecoderForward {
     capture: CaptureBuffers | undefined,
     captureRow: number,
   ): Promise<void> {
-    const { hiddenSize, numHeads, numKvHeads, headDim } = this.config;
-    const offsets = this.arena.layers[layer];
+    const { numHeads, numKvHeads, headDim } = this.config;
     const scratch = this.scratch.data;
     const width = this.fusedWidth;
     const qkv = this.layout.queryKeyValue;
 
-    this.normalizeAttentionInput(layer, count, capture, captureRow);
-    await parallelMatmul(
-      this.pool,
-      this.participants,
-      { handle: this.scratch, offset: qkv },
-      { handle: this.scratch, offset: this.layout.normed },
-      { handle: this.weights, offset: offsets.queryKeyValue },
-      count,
-      hiddenSize,
-      width,
-    );
+    await this.projectAttentionInput(layer, count, width, capture, captureRow);
 
     const queryWidth = numHeads * headDim;
     const keyWidth = numKvHeads * headDim;
