@@ -1,4 +1,4 @@
-// Public API of @elitekv/models. Each area's barrel holds the explicit export list of that area.
+// Public API of @elitekv/models. Each area's barrel contains the explicit export list of that area.
 export * from "./gguf/index.js";
 export * from "./safetensors/index.js";
 export * from "./huggingface/index.js";

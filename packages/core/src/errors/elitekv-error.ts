@@ -1,5 +1,5 @@
 // Typed errors shared by every package. Each class has a stable `code` that callers can switch on, and
-// a message that names the offending value and says how to fix it.
+// a message that names the offending value and the fix.
 
 export type ElitekvErrorCode =
   | "file-not-found"

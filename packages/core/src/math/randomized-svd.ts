@@ -1,6 +1,6 @@
 // Truncated SVD by randomized range finding with power iterations. Every product with the large matrix
-// goes through a MatmulProvider, so a fast backend can run them; the small dense steps (QR of the
-// sketch, the SVD of the projected matrix) stay in float64 TypeScript.
+// goes through a MatmulProvider, so a fast backend can run it. The small dense steps (QR of the sketch,
+// the SVD of the projected matrix) stay in float64 TypeScript.
 import { InvalidArgumentError } from "../errors/error-classes.js";
 import { createRandom } from "../sampling/random.js";
 import { createMatrix, multiply, transpose, type Matrix } from "./dense-matrix.js";

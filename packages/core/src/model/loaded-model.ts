@@ -1,4 +1,4 @@
-// What a loader returns: everything a backend needs to run the model, plus where it came from.
+// LoadedModel: everything a backend needs to run a model, plus where it came from.
 import type { EliteKvConfig } from "./elitekv-config.js";
 import type { ModelConfig } from "./model-config.js";
 import type { Tokenizer } from "./tokenizer.js";

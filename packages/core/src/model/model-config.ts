@@ -40,7 +40,7 @@ export interface ModelConfig {
   numKvHeads: number;
   headDim: number;
   vocabSize: number;
-  /** Longest context the model was trained for. */
+  /** Maximum context length, in tokens, the model was trained for. */
   maxPositionEmbeddings: number;
   rmsNormEps: number;
   rope: RopeConfig;
