@@ -1,5 +1,5 @@
-// The ranking job: sample calibration windows and pairs, capture one layer at a time, and rank the
-// chunks of every KV head with the chosen strategy.
+// The ranking job: sample calibration windows and pairs, capture as many layers per pass as the memory
+// budget allows, and rank the chunks of every KV head with the chosen strategy.
 import {
   InvalidArgumentError,
   silentProgress,
@@ -10,8 +10,8 @@ import {
 
 import { baselineHeadRanking } from "./baseline-head-ranking.js";
 import { requireCount, requireSeed, sampleCalibrationWindows, sampleCausalPairs } from "./calibration-windows.js";
-import { captureLayer } from "./capture-layer.js";
-import { computeChunkTerms } from "./chunk-terms.js";
+import { captureLayerGroups, captureLayers } from "./capture-layer.js";
+import { computeChunkTerms, type ChunkTerms } from "./chunk-terms.js";
 import { greedyRanking, type HeadRanking } from "./greedy-ranking.js";
 import { fingerprintModelFiles } from "./model-fingerprint.js";
 import { rankingStrategies, type LayerRanking, type RankingStrategy, type RopeliteRanking } from "./ranking-file.js";
@@ -26,6 +26,11 @@ export interface AnalyzeOptions {
   pairs: number;
   /** Unsigned 32-bit seed of the windows and pairs. */
   seed: number;
+  /**
+   * Most bytes of captured queries and keys held at once. Layers are captured in groups that fit, so a
+   * budget below one layer's capture runs the windows once per layer. Defaults to 1 GiB.
+   */
+  captureBudgetBytes?: number;
   /** Label of the calibration text stored in the ranking, such as its file name. Defaults to "". */
   text?: string;
   /**
@@ -37,6 +42,7 @@ export interface AnalyzeOptions {
 }
 
 const progressTask = "ropelite";
+const defaultCaptureBudgetBytes = 1024 ** 3;
 
 /**
  * Ranks the RoPE chunks of every layer and KV head of `model`, run by `session`, on calibration
@@ -59,6 +65,12 @@ export async function analyzeModel(
   requireCount(windowLength, "windowLength", 1);
   requireCount(pairs, "pairs", 1);
   requireSeed(seed);
+  const captureBudgetBytes = options.captureBudgetBytes ?? defaultCaptureBudgetBytes;
+  if (!(captureBudgetBytes > 0)) {
+    throw new InvalidArgumentError(`captureBudgetBytes must be a positive number of bytes, got ${String(captureBudgetBytes)}`, {
+      field: "captureBudgetBytes",
+    });
+  }
   requireMatchingModel(session, model);
 
   const onProgress = options.onProgress ?? silentProgress;
@@ -71,21 +83,36 @@ export async function analyzeModel(
   const causalPairs = needsCapture ? sampleCausalPairs(windows, windowLength, pairs, seed) : [];
 
   const layers: LayerRanking[] = [];
-  for (let layer = 0; layer < config.numLayers; layer++) {
-    const kvHeads: HeadRanking[] = [];
-    if (needsCapture) {
-      const capture = await captureLayer(session, calibrationWindows, layer);
-      for (let kvHead = 0; kvHead < config.numKvHeads; kvHead++) {
-        const terms = computeChunkTerms({ config, query: capture.query, key: capture.key, pairs: causalPairs }, kvHead);
-        kvHeads.push(strategy === "ropelite" ? greedyRanking(terms) : baselineHeadRanking(strategy, config.headDim / 2, terms));
-      }
-    } else {
-      for (let kvHead = 0; kvHead < config.numKvHeads; kvHead++) {
-        kvHeads.push(baselineHeadRanking(strategy, config.headDim / 2));
+  const rankHeads = (terms: ChunkTerms | undefined): HeadRanking => {
+    if (strategy !== "ropelite") return baselineHeadRanking(strategy, config.headDim / 2, terms);
+    if (terms === undefined) throw new InvalidArgumentError("the ropelite ranking needs chunk terms from calibration", { field: "terms" });
+    return greedyRanking(terms);
+  };
+
+  if (needsCapture) {
+    const bytesPerLayer = windows * windowLength * (config.numHeads + config.numKvHeads) * config.headDim * 4;
+    for (const group of captureLayerGroups(config.numLayers, bytesPerLayer, captureBudgetBytes)) {
+      const captures = await captureLayers(session, calibrationWindows, group);
+      for (let slot = 0; slot < group.length; slot++) {
+        const capture = captures[slot];
+        const kvHeads: HeadRanking[] = [];
+        for (let kvHead = 0; kvHead < config.numKvHeads; kvHead++) {
+          kvHeads.push(rankHeads(computeChunkTerms({ config, query: capture.query, key: capture.key, pairs: causalPairs }, kvHead)));
+        }
+        layers.push({ kvHeads });
+        // Drop the capture as soon as its layer is ranked, so the group's memory shrinks as it goes.
+        capture.query.length = 0;
+        capture.key.length = 0;
+        onProgress({ type: "advance", task: progressTask, current: layers.length, total: config.numLayers, unit: "layers" });
       }
     }
-    layers.push({ kvHeads });
-    onProgress({ type: "advance", task: progressTask, current: layer + 1, total: config.numLayers, unit: "layers" });
+  } else {
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      const kvHeads: HeadRanking[] = [];
+      for (let kvHead = 0; kvHead < config.numKvHeads; kvHead++) kvHeads.push(rankHeads(undefined));
+      layers.push({ kvHeads });
+      onProgress({ type: "advance", task: progressTask, current: layer + 1, total: config.numLayers, unit: "layers" });
+    }
   }
 
   const fingerprint = options.fingerprint ?? (await fingerprintModelFiles(model.source.files));

@@ -6,7 +6,7 @@ export {
   type CalibrationWindowOptions,
   type CausalPairs,
 } from "./calibration-windows.js";
-export { captureLayer, type LayerCapture } from "./capture-layer.js";
+export { captureLayer, captureLayerGroups, captureLayers, type LayerCapture } from "./capture-layer.js";
 export { computeChunkTerms, type ChunkTermInputs, type ChunkTerms } from "./chunk-terms.js";
 export { candidateObjectives, greedyRanking, ropeliteObjective, type HeadRanking } from "./greedy-ranking.js";
 export {

@@ -10,13 +10,14 @@ import {
 } from "@elitekv/core";
 import { describe, expect, it } from "vitest";
 
-import { analyzeModel, captureLayer } from "../src/index.js";
+import { analyzeModel, captureLayer, captureLayerGroups, captureLayers } from "../src/index.js";
 import { syntheticConfig } from "./synthetic-capture.js";
 
-// Query value at (position, head, dim) for window id `id`: 1000 id + 100 position + 10 head + dim, so a
-// misplaced run shows up as a wrong value. Keys use the same formula with the negative sign.
-function queryValue(id: number, position: number, head: number, dim: number): number {
-  return 1000 * id + 100 * position + 10 * head + dim;
+// Query value at (position, head, dim) of `layer` for window id `id`: 10000 layer + 1000 id + 100
+// position + 10 head + dim, so a misplaced run or layer shows up as a wrong value. Keys use the same
+// formula with the negative sign.
+function queryValue(id: number, position: number, head: number, dim: number, layer = 0): number {
+  return 10000 * layer + 1000 * id + 100 * position + 10 * head + dim;
 }
 
 /** A session that delivers each prefill's capture in runs of `runLength` positions. */
@@ -38,15 +39,15 @@ class RunCaptureSession implements InferenceSession {
 
     for (let start = 0; start < delivered; start += this.runLength) {
       const tokens = Math.min(this.runLength, delivered - start);
-      const query = new Float32Array(tokens * numHeads * headDim);
-      const key = new Float32Array(tokens * numKvHeads * headDim);
-      for (let t = 0; t < tokens; t++) {
-        for (let d = 0; d < headDim; d++) {
-          for (let h = 0; h < numHeads; h++) query[(t * numHeads + h) * headDim + d] = queryValue(ids[0], start + t, h, d);
-          for (let g = 0; g < numKvHeads; g++) key[(t * numKvHeads + g) * headDim + d] = -queryValue(ids[0], start + t, g, d);
-        }
-      }
       for (const layer of capture.layers ?? []) {
+        const query = new Float32Array(tokens * numHeads * headDim);
+        const key = new Float32Array(tokens * numKvHeads * headDim);
+        for (let t = 0; t < tokens; t++) {
+          for (let d = 0; d < headDim; d++) {
+            for (let h = 0; h < numHeads; h++) query[(t * numHeads + h) * headDim + d] = queryValue(ids[0], start + t, h, d, layer);
+            for (let g = 0; g < numKvHeads; g++) key[(t * numKvHeads + g) * headDim + d] = -queryValue(ids[0], start + t, g, d, layer);
+          }
+        }
         capture.onCapture({ layer, startPosition: this.position + start, tokens, query, key });
       }
     }
@@ -92,6 +93,31 @@ describe("captureLayer", () => {
 
   it("rejects a layer out of range", async () => {
     await expect(captureLayer(new RunCaptureSession(config, 4), [[1]], 1)).rejects.toThrow(InvalidArgumentError);
+  });
+});
+
+describe("captureLayers", () => {
+  const config = syntheticConfig(2, 1, 4, 3);
+
+  it("captures several layers in one pass, in the order asked", async () => {
+    const session = new RunCaptureSession(config, 2);
+
+    const [second, first] = await captureLayers(session, [[3, 1, 1, 1, 1]], [2, 0]);
+
+    expect(session.resets).toBe(1);
+    expect(second.query[0][(4 * 2 + 1) * 4 + 3]).toBe(queryValue(3, 4, 1, 3, 2));
+    expect(first.query[0][(4 * 2 + 1) * 4 + 3]).toBe(queryValue(3, 4, 1, 3, 0));
+    expect(first.key[0][3 * 4 + 2]).toBe(-queryValue(3, 3, 0, 2, 0));
+  });
+
+  it("rejects a layer listed twice", async () => {
+    await expect(captureLayers(new RunCaptureSession(config, 2), [[1]], [1, 1])).rejects.toThrow(/layer 1 is listed twice/);
+  });
+
+  it("groups layers to fit a budget", () => {
+    expect(captureLayerGroups(5, 100, 250)).toEqual([[0, 1], [2, 3], [4]]);
+    expect(captureLayerGroups(3, 100, 1)).toEqual([[0], [1], [2]]);
+    expect(captureLayerGroups(3, 100, 1e9)).toEqual([[0, 1, 2]]);
   });
 });
 

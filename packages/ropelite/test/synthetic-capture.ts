@@ -2,12 +2,12 @@
 // shared model.
 import { createRandom, type ModelConfig } from "@elitekv/core";
 
-export function syntheticConfig(numHeads: number, numKvHeads: number, headDim: number): ModelConfig {
+export function syntheticConfig(numHeads: number, numKvHeads: number, headDim: number, numLayers = 1): ModelConfig {
   return {
     architecture: "llama",
     hiddenSize: numHeads * headDim,
     intermediateSize: 4 * numHeads * headDim,
-    numLayers: 1,
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
