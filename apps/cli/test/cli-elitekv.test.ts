@@ -149,6 +149,21 @@ describe.skipIf(!hasShared)("elitekv pipeline on stories260K", () => {
     expect(comparison.top1Agreement).toBeLessThan(1);
   }, 240_000);
 
+  it("compares several models in one run", async () => {
+    const checkpoints = [join(scratch, "half-weight"), join(scratch, "half-activation")];
+    const args = ["eval", "compare", "--base", storiesModel, "--model", checkpoints[0], "--model", checkpoints[1], "--text", tinyStoriesText];
+    const run = await runElitekv([...args, "--max-chars", "3000", "--window", "128", "--json", "--quiet"], 120_000);
+    expect(run.code, run.stderr).toBe(0);
+
+    const both = JSON.parse(run.stdout) as Comparison[];
+    expect(both).toHaveLength(2);
+    for (let m = 0; m < 2; m++) {
+      const alone = await compare(checkpoints[m]);
+      expect({ ...both[m], seconds: 0 }).toEqual({ ...alone, seconds: 0 });
+    }
+    expect(both[0].klDivergence).not.toBe(both[1].klDivergence);
+  }, 240_000);
+
   it("generate --stats reports the cache", async () => {
     const checkpoint = join(scratch, "half-weight");
     const args = ["generate", "--model", checkpoint, "--prompt", "Once upon a time", "-n", "6", "--seed", "1"];

@@ -1,4 +1,4 @@
-// Comparison of a model under test with its base model on the same token stream: perplexity of both,
+// Comparison of models under test with their base model on the same token stream: perplexity of each,
 // KL(base ‖ model) and top-1 agreement of their next-token distributions, window by window.
 import {
   BackendFailureError,
@@ -60,16 +60,37 @@ export async function compareModels(
   ids: readonly number[],
   options: CompareModelsOptions,
 ): Promise<ModelComparison> {
+  const [comparison] = await compareModelSet(baseSession, [modelSession], ids, options);
+  return comparison;
+}
+
+/**
+ * compareModels for several models under test against one base: each window runs on the base session
+ * once and then on every model session, so n models cost n + 1 passes over the text instead of 2n.
+ * Returns one comparison per model session, in order; each equals what compareModels returns for it.
+ * The progress metrics name the models by index (modelPpl0, klDivergence0, ...) when there are several.
+ */
+export async function compareModelSet(
+  baseSession: InferenceSession,
+  modelSessions: readonly InferenceSession[],
+  ids: readonly number[],
+  options: CompareModelsOptions,
+): Promise<ModelComparison[]> {
   const { window, onProgress, signal } = options;
-  if (baseSession.config.vocabSize !== modelSession.config.vocabSize) {
-    throw new InvalidArgumentError(
-      `the base model has a vocabulary of ${baseSession.config.vocabSize} and the model under test one of ` +
-        `${modelSession.config.vocabSize}; compare a converted model with the base model it came from`,
-      { field: "vocabSize" },
-    );
+  if (modelSessions.length === 0) {
+    throw new InvalidArgumentError("pass at least one model session to compare with the base", { field: "modelSessions" });
+  }
+  for (const modelSession of modelSessions) {
+    if (baseSession.config.vocabSize !== modelSession.config.vocabSize) {
+      throw new InvalidArgumentError(
+        `the base model has a vocabulary of ${baseSession.config.vocabSize} and the model under test one of ` +
+          `${modelSession.config.vocabSize}; compare a converted model with the base model it came from`,
+        { field: "vocabSize" },
+      );
+    }
   }
   validateWindow(baseSession, ids, window);
-  validateWindow(modelSession, ids, window);
+  for (const modelSession of modelSessions) validateWindow(modelSession, ids, window);
   validateIds(baseSession, ids);
 
   const windows = Math.floor(ids.length / window);
@@ -77,40 +98,38 @@ export async function compareModels(
   onProgress?.({ type: "start", task: progressTask, total: windows, unit: "window" });
 
   let baseNllSum = 0;
-  let modelNllSum = 0;
-  let klSum = 0;
-  let agreeing = 0;
+  const sums = modelSessions.map(() => ({ nll: 0, kl: 0, agreeing: 0 }));
   for (let w = 0; w < windows; w++) {
     signal?.throwIfAborted();
 
     const windowIds = ids.slice(w * window, (w + 1) * window);
     const baseLogits = await windowLogits(baseSession, windowIds, "base");
-    const modelLogits = await windowLogits(modelSession, windowIds, "model");
-
     baseNllSum += windowMeanNll(baseLogits, windowIds, w, "base");
-    modelNllSum += windowMeanNll(modelLogits, windowIds, w, "model");
 
-    for (let row = 0; row < window - 1; row++) {
-      const baseRow = logitsRow(baseLogits, row);
-      const modelRow = logitsRow(modelLogits, row);
-      klSum += klDivergence(baseRow, modelRow);
-      if (topTokenAgreement(baseRow, modelRow)) agreeing++;
+    for (let m = 0; m < modelSessions.length; m++) {
+      signal?.throwIfAborted();
+      const label = modelSessions.length === 1 ? "model" : `model ${m}`;
+      const modelLogits = await windowLogits(modelSessions[m], windowIds, label);
+      const sum = sums[m];
+      sum.nll += windowMeanNll(modelLogits, windowIds, w, label);
+
+      for (let row = 0; row < window - 1; row++) {
+        const baseRow = logitsRow(baseLogits, row);
+        const modelRow = logitsRow(modelLogits, row);
+        sum.kl += klDivergence(baseRow, modelRow);
+        if (topTokenAgreement(baseRow, modelRow)) sum.agreeing++;
+      }
     }
 
     const predicted = (w + 1) * (window - 1);
-    onProgress?.({
-      type: "advance",
-      task: progressTask,
-      current: w + 1,
-      total: windows,
-      unit: "window",
-      metrics: {
-        basePpl: Math.exp(baseNllSum / (w + 1)),
-        modelPpl: Math.exp(modelNllSum / (w + 1)),
-        klDivergence: klSum / predicted,
-        top1Agreement: agreeing / predicted,
-      },
+    const metrics: Record<string, number> = { basePpl: Math.exp(baseNllSum / (w + 1)) };
+    sums.forEach((sum, m) => {
+      const suffix = modelSessions.length === 1 ? "" : String(m);
+      metrics[`modelPpl${suffix}`] = Math.exp(sum.nll / (w + 1));
+      metrics[`klDivergence${suffix}`] = sum.kl / predicted;
+      metrics[`top1Agreement${suffix}`] = sum.agreeing / predicted;
     });
+    onProgress?.({ type: "advance", task: progressTask, current: w + 1, total: windows, unit: "window", metrics });
   }
 
   const seconds = (performance.now() - startTime) / 1000;
@@ -118,17 +137,19 @@ export async function compareModels(
 
   const tokens = windows * (window - 1);
   const base = perplexityOf(baseNllSum / windows);
-  const model = perplexityOf(modelNllSum / windows);
-  return {
-    base,
-    model,
-    pplIncreasePct: 100 * (model.ppl / base.ppl - 1),
-    klDivergence: klSum / tokens,
-    top1Agreement: agreeing / tokens,
-    tokens,
-    windows,
-    seconds,
-  };
+  return sums.map((sum) => {
+    const model = perplexityOf(sum.nll / windows);
+    return {
+      base,
+      model,
+      pplIncreasePct: 100 * (model.ppl / base.ppl - 1),
+      klDivergence: sum.kl / tokens,
+      top1Agreement: sum.agreeing / tokens,
+      tokens,
+      windows,
+      seconds,
+    };
+  });
 }
 
 async function windowLogits(session: InferenceSession, windowIds: number[], label: string): Promise<Logits> {

@@ -12,6 +12,7 @@ export {
 } from "./logit-comparison.js";
 export {
   compareModels,
+  compareModelSet,
   type CompareModelsOptions,
   type ModelComparison,
   type ModelPerplexity,

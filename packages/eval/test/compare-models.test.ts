@@ -9,7 +9,7 @@ import { createCpuBackend } from "@elitekv/runtime-cpu";
 import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { compareModels, computePerplexity } from "../src/index.js";
+import { compareModels, compareModelSet, computePerplexity } from "../src/index.js";
 import { FakeSession } from "./fake-session.js";
 
 // With the fake session's logits a favoured target costs ln(8/5) nats and any other target ln 8. Two
@@ -78,6 +78,37 @@ describe("compareModels protocol", () => {
 
     expect(comparison.model.meanNll).toBe(alone.meanNll);
     expect(comparison.model.ppl).toBe(alone.ppl);
+  });
+
+  it("runs the base once per window for several models", async () => {
+    const base = new FakeSession();
+    const shifted = () => new FakeSession({ favouredShift: (position) => (position === 1 ? 1 : 0) });
+    const late = () => new FakeSession({ favouredShift: (position) => (position >= 1 ? 1 : 0) });
+
+    const [first, second] = await compareModelSet(base, [shifted(), late()], stream, { window: 4 });
+
+    expect(base.prefills).toHaveLength(2);
+    expect(first).toEqual({ ...(await compareModels(new FakeSession(), shifted(), stream, { window: 4 })), seconds: first.seconds });
+    expect(second).toEqual({ ...(await compareModels(new FakeSession(), late(), stream, { window: 4 })), seconds: second.seconds });
+    expect(first.klDivergence).not.toBe(second.klDivergence);
+  });
+
+  it("names each model's metrics by index", async () => {
+    const events: ProgressEvent[] = [];
+
+    await compareModelSet(new FakeSession(), [new FakeSession(), new FakeSession()], stream, {
+      window: 4,
+      onProgress: (event) => events.push(event),
+    });
+
+    const advance = events.find((event) => event.type === "advance");
+    expect(advance?.type === "advance" ? Object.keys(advance.metrics ?? {}).sort() : []).toEqual(
+      ["basePpl", "klDivergence0", "klDivergence1", "modelPpl0", "modelPpl1", "top1Agreement0", "top1Agreement1"],
+    );
+  });
+
+  it("rejects an empty model list", async () => {
+    await expect(compareModelSet(new FakeSession(), [], stream, { window: 4 })).rejects.toThrow(/at least one model session/);
   });
 
   it("reports one advance per window", async () => {

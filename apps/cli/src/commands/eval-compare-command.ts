@@ -1,9 +1,9 @@
-// `elitekv eval compare`: a converted EliteKV checkpoint against its base model on the same text.
+// `elitekv eval compare`: converted EliteKV checkpoints against their base model on the same text.
 import { InvalidArgumentError, type LoadedModel } from "@elitekv/core";
 import type { Command } from "commander";
 
 import type { CliIo } from "../cli-io.js";
-import { compareCheckpoint, type CheckpointComparison } from "../elitekv/compare-checkpoint.js";
+import { compareCheckpoints, type CheckpointComparison } from "../elitekv/compare-checkpoint.js";
 import { loadTextIds } from "../elitekv/text-ids.js";
 import { openModel } from "../model/open-model.js";
 import { addCacheDirOption, addOutputOptions, addThreadOptions, type OutputOptions, type ThreadOptions } from "../options/common-options.js";
@@ -15,7 +15,7 @@ import { runWithProgress } from "../progress/run-with-progress.js";
 
 interface EvalCompareOptions extends OutputOptions, ThreadOptions {
   base: string;
-  model: string;
+  model: string[];
   tokenizer?: string;
   cacheDir?: string;
   text: string;
@@ -34,7 +34,13 @@ export function registerEvalCompareCommand(parent: Command, io: CliIo): void {
     );
   command
     .requiredOption("--base <path>", "base model: a llama2.c .bin file, a Hugging Face folder, a .gguf file or a fetched model name")
-    .requiredOption("-m, --model <path>", "model under test, usually an EliteKV checkpoint folder written by elitekv convert")
+    .requiredOption(
+      "-m, --model <path>",
+      "model under test, usually an EliteKV checkpoint folder written by elitekv convert; repeat the flag to " +
+        "compare several models, with the base run once per window",
+      collectPaths,
+      [],
+    )
     .option("--tokenizer <path>", "tokenizer file for a llama2.c base model (default: a tok*.bin beside it)");
   addCacheDirOption(command);
   command
@@ -45,22 +51,35 @@ export function registerEvalCompareCommand(parent: Command, io: CliIo): void {
   addOutputOptions(command);
 
   command.action(async (options: EvalCompareOptions) => {
-    const comparison = await runWithProgress(io.stderr, options.quiet, async (onProgress) => {
+    const comparisons = await runWithProgress(io.stderr, options.quiet, async (onProgress) => {
       const base = await openModel({ model: options.base, tokenizer: options.tokenizer, cacheDir: options.cacheDir }, onProgress);
-      const model = await openModel({ model: options.model, cacheDir: options.cacheDir }, onProgress);
       checkWindow(options.window, base, "--base");
-      checkWindow(options.window, model, "--model");
+      const models: LoadedModel[] = [];
+      for (const path of options.model) {
+        const model = await openModel({ model: path, cacheDir: options.cacheDir }, onProgress);
+        checkWindow(options.window, model, "--model");
+        models.push(model);
+      }
 
       const text = await loadTextIds(options.text, base, { maxChars: options.maxChars }, onProgress);
-      return compareCheckpoint(base, model, text.ids, { window: options.window, threads: options.threads }, onProgress);
+      return compareCheckpoints(base, models, text.ids, { window: options.window, threads: options.threads }, onProgress);
     });
 
+    // One --model prints the comparison object; several print an array in --model order.
     if (options.json === true) {
-      writeJson(io.stdout, comparisonJson(comparison));
+      writeJson(io.stdout, comparisons.length === 1 ? comparisonJson(comparisons[0]) : comparisons.map(comparisonJson));
       return;
     }
-    io.stdout.write(formatTable(comparisonRows(comparison)));
+    if (comparisons.length === 1) {
+      io.stdout.write(formatTable(comparisonRows(comparisons[0])));
+      return;
+    }
+    io.stdout.write(comparisons.map((comparison, m) => `${options.model[m]}\n${formatTable(comparisonRows(comparison))}`).join("\n"));
   });
+}
+
+function collectPaths(path: string, previous: string[]): string[] {
+  return [...previous, path];
 }
 
 /** Field names and order are the `eval compare --json` contract. */

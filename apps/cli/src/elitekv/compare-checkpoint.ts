@@ -1,9 +1,9 @@
-// The comparison step: a base model and its EliteKV checkpoint on the same evaluation ids, with the
+// The comparison step: a base model and its EliteKV checkpoints on the same evaluation ids, with the
 // cache bytes per token that each session measures.
 import type { LoadedModel, ProgressListener } from "@elitekv/core";
-import { compareModels, type ModelComparison } from "@elitekv/eval";
+import { compareModelSet, type ModelComparison } from "@elitekv/eval";
 
-import { withCpuSession } from "../model/with-cpu-session.js";
+import { withCpuSessions } from "../model/with-cpu-session.js";
 
 export interface CheckpointComparison {
   base: { ppl: number };
@@ -28,11 +28,26 @@ export async function compareCheckpoint(
   options: { window: number; threads?: number },
   onProgress: ProgressListener,
 ): Promise<CheckpointComparison> {
+  const [comparison] = await compareCheckpoints(base, [model], ids, options, onProgress);
+  return comparison;
+}
+
+/**
+ * compareCheckpoint for several models against one base, which runs once per window for all of them.
+ * Returns one comparison per model, in order.
+ */
+export async function compareCheckpoints(
+  base: LoadedModel,
+  models: readonly LoadedModel[],
+  ids: readonly number[],
+  options: { window: number; threads?: number },
+  onProgress: ProgressListener,
+): Promise<CheckpointComparison[]> {
   const sessionOptions = { threads: options.threads, maxContext: options.window };
-  return withCpuSession(base, sessionOptions, (baseSession) =>
-    withCpuSession(model, sessionOptions, async (modelSession) => {
-      const comparison: ModelComparison = await compareModels(baseSession, modelSession, ids, { window: options.window, onProgress });
-      const cacheBytesPerToken = { base: baseSession.cache.bytesPerToken, model: modelSession.cache.bytesPerToken };
+  return withCpuSessions([base, ...models], sessionOptions, async ([baseSession, ...modelSessions]) => {
+    const comparisons: ModelComparison[] = await compareModelSet(baseSession, modelSessions, ids, { window: options.window, onProgress });
+    return comparisons.map((comparison, m) => {
+      const cacheBytesPerToken = { base: baseSession.cache.bytesPerToken, model: modelSessions[m].cache.bytesPerToken };
       return {
         base: { ppl: comparison.base.ppl },
         model: { ppl: comparison.model.ppl },
@@ -45,6 +60,6 @@ export async function compareCheckpoint(
         windows: comparison.windows,
         seconds: comparison.seconds,
       };
-    }),
-  );
+    });
+  });
 }

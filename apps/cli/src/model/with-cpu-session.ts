@@ -26,3 +26,16 @@ export async function withCpuSession<T>(
     await backend.dispose();
   }
 }
+
+/** withCpuSession for several models at once; `run` gets their sessions in the order of `models`. */
+export async function withCpuSessions<T>(
+  models: readonly LoadedModel[],
+  options: CpuSessionOptions,
+  run: (sessions: InferenceSession[]) => Promise<T>,
+): Promise<T> {
+  const open = async (index: number, sessions: InferenceSession[]): Promise<T> =>
+    index === models.length
+      ? run(sessions)
+      : withCpuSession(models[index], options, (session) => open(index + 1, [...sessions, session]));
+  return open(0, []);
+}
