@@ -29,18 +29,17 @@ export interface DemoPlan {
   maxNewTokens: number;
 }
 
-// The CPU backend prefills SmolLM2 at about 14 tokens/s on 2 cores (runtime-cpu BENCHMARKS.md). The
-// analysis runs its calibration windows once per layer, 30 times for SmolLM2. These sizes aim at about
-// ten minutes for the whole demo on such a machine, an estimate from those two facts.
-// NOTE: 128 calibration tokens rank the chunks far less reliably than the thousands a study would use;
-// run `elitekv analyze` with a larger --tokens for a real conversion.
+// The CPU backend prefills SmolLM2 at about 14 tokens/s on 2 cores (docs/benchmarks.md), and
+// the analysis captures every layer in one pass over its windows. With 2048 calibration tokens for the
+// ranking, 2048 for the covariances and two evaluation windows per model, the whole demo takes about
+// eight minutes on such a machine, an estimate from those facts.
 export const fullDemoPlan: DemoPlan = {
   analysisText: "sotu:1990-2018",
-  analysisTokens: 128,
-  seqLen: 64,
+  analysisTokens: 2048,
+  seqLen: 256,
   pairs: 2000,
   covarianceText: "sotu:1970-1989",
-  covarianceTokens: 512,
+  covarianceTokens: 2048,
   ratio: 0.25,
   evalText: "sotu:2019-2021",
   evalWindow: 512,
