@@ -7,6 +7,8 @@ export const tolerances = {
   goldenPerplexity: 0.005,
   /** Max absolute difference between two float32 paths that compute the same thing. */
   float32Parity: 1e-5,
+  /** Max absolute logit difference between two backends, whose float32 sums run in different orders. */
+  crossBackendLogits: 1e-4,
 } as const;
 
 /** Returns the largest |a[i] - b[i]|; throws when the lengths differ. */

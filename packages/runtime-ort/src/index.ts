@@ -1,1 +1,2 @@
-export {};
+// Public API of @elitekv/runtime-ort: the ONNX Runtime backend for base and EliteKV models.
+export { createOrtBackend, type OrtBackendOptions } from "./ort-backend.js";

@@ -1,0 +1,94 @@
+// Building blocks of the decoder graph on top of GraphBuilder: linear layers, RMSNorm, reshapes and the
+// rotation of "half"-layout chunk pairs, each a few standard ONNX operators.
+import type { GraphBuilder } from "../onnx/graph-builder.js";
+
+export class GraphOps {
+  private readonly shapes = new Map<string, string>();
+  private readonly axes = new Map<string, string>();
+
+  constructor(readonly graph: GraphBuilder) {}
+
+  /** x [tokens, in] times a linear weight [out, in] → [tokens, out]. */
+  linear(x: string, weight: string): string {
+    return this.graph.op("Gemm", [x, weight], { transB: 1 });
+  }
+
+  /** RMSNorm over the last axis of x, scaled by `weight`. */
+  rmsNorm(x: string, weight: string, epsilon: number): string {
+    const { graph } = this;
+    const squares = graph.op("Mul", [x, x]);
+    const meanSquare = graph.op("ReduceMean", [squares, this.int64Constant([-1])], { keepdims: 1 });
+    const shifted = graph.op("Add", [meanSquare, this.scalar(epsilon)]);
+    const inverseRms = graph.op("Reciprocal", [graph.op("Sqrt", [shifted])]);
+    return graph.op("Mul", [graph.op("Mul", [x, inverseRms]), weight]);
+  }
+
+  /** SiLU(gate) ⊙ up. */
+  swiglu(gate: string, up: string): string {
+    const { graph } = this;
+    return graph.op("Mul", [graph.op("Mul", [gate, graph.op("Sigmoid", [gate])]), up]);
+  }
+
+  reshape(x: string, shape: readonly number[]): string {
+    return this.graph.op("Reshape", [x, this.int64Constant(shape)]);
+  }
+
+  transpose(x: string, perm: readonly number[]): string {
+    return this.graph.op("Transpose", [x], { perm: [...perm] });
+  }
+
+  /** x[start:end] along `axis`. */
+  slice(x: string, axis: number, start: number, end: number): string {
+    return this.graph.op("Slice", [x, this.int64Constant([start]), this.int64Constant([end]), this.int64Constant([axis])]);
+  }
+
+  /** x[start:end] along `axis`, with start and end given as int64 [1] values of the graph. */
+  sliceDynamic(x: string, axis: number, start: string, end: string): string {
+    return this.graph.op("Slice", [x, start, end, this.int64Constant([axis])]);
+  }
+
+  concat(values: readonly string[], axis: number): string {
+    return values.length === 1 ? values[0] : this.graph.op("Concat", values, { axis });
+  }
+
+  /** Splits the last axis of x into two equal halves. */
+  halves(x: string, width: number, rank: number): [string, string] {
+    const first = this.slice(x, rank - 1, 0, width / 2);
+    const second = this.slice(x, rank - 1, width / 2, width);
+    return [first, second];
+  }
+
+  /**
+   * Rotates chunk pairs: x = [a | b] on the last axis (a and b of equal width), returning
+   * [a cos − b sin | a sin + b cos]. `cos` and `sin` broadcast against a and b.
+   */
+  rotateHalves(x: string, width: number, rank: number, cos: string, sin: string): string {
+    const { graph } = this;
+    const [a, b] = this.halves(x, width, rank);
+    const rotatedA = graph.op("Sub", [graph.op("Mul", [a, cos]), graph.op("Mul", [b, sin])]);
+    const rotatedB = graph.op("Add", [graph.op("Mul", [a, sin]), graph.op("Mul", [b, cos])]);
+    return this.concat([rotatedA, rotatedB], rank - 1);
+  }
+
+  /** A float32 scalar constant, shared by value. */
+  scalar(value: number): string {
+    const key = `f:${value}`;
+    let name = this.shapes.get(key);
+    if (name === undefined) {
+      name = this.graph.float([value], [], "scalar");
+      this.shapes.set(key, name);
+    }
+    return name;
+  }
+
+  /** A 1-D int64 constant, shared by value. */
+  int64Constant(values: readonly number[]): string {
+    const key = values.join(",");
+    let name = this.axes.get(key);
+    if (name === undefined) {
+      name = this.graph.int64(values, [values.length], "const");
+      this.axes.set(key, name);
+    }
+    return name;
+  }
+}
