@@ -41,6 +41,20 @@ describe.skipIf(!hasShared)("eval ppl", () => {
     expect(events).toContainEqual(expect.objectContaining({ type: "info", task: "tokenize" }));
   });
 
+  it("gives the same perplexity on both backends", async () => {
+    const args = ["eval", "ppl", "--model", storiesModel, "--text", tinyStoriesText, "--max-chars", "6000", "--window", "256"];
+
+    const results: Record<string, number>[] = [];
+    for (const backend of ["cpu", "ort"]) {
+      const run = await runElitekv([...args, "--backend", backend, "--json", "--quiet"], 120_000);
+      expect(run.code, run.stderr).toBe(0);
+      results.push(JSON.parse(run.stdout) as Record<string, number>);
+    }
+
+    expect(results[1].tokens).toBe(results[0].tokens);
+    expect(Math.abs(results[1].meanNll - results[0].meanNll)).toBeLessThan(1e-5);
+  }, 240_000);
+
   it("names the flags when the text is shorter than a window", async () => {
     const args = ["eval", "ppl", "--model", storiesModel, "--text", "sotu:2001", "--max-chars", "10", "--window", "64"];
     const run = await runElitekvInProcess([...args, "--json", "--quiet"]);

@@ -187,7 +187,7 @@ export class OrtSession implements InferenceSession {
         feeds[graphInputs.pastValue(layer, kvHead)] = view(cache.pastValues(layer, kvHead, start), valueWidth, start);
         fetches[graphOutputs.presentKey(layer, kvHead)] = view(cache.newKeys(layer, kvHead, start, tokens), keyWidth, tokens);
         fetches[graphOutputs.presentValue(layer, kvHead)] = view(cache.newValues(layer, kvHead, start, tokens), valueWidth, tokens);
-      } else {
+      } else if (keyWidth > 0) {
         feeds[graphInputs.pastRopeKey(layer, kvHead)] = view(cache.pastKeys(layer, kvHead, start), keyWidth, start);
         fetches[graphOutputs.presentRopeKey(layer, kvHead)] = view(cache.newKeys(layer, kvHead, start, tokens), keyWidth, tokens);
       }

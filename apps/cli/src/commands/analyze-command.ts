@@ -67,6 +67,7 @@ export function registerAnalyzeCommand(program: Command, io: CliIo): void {
           pairs: options.pairs,
           seed: options.seed,
           textLabel: text.description,
+          backend: options.backend,
           threads: options.threads,
         },
         onProgress,

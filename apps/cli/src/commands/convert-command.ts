@@ -90,6 +90,7 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
           dtype: options.dtype,
           overwrite: options.overwrite === true,
           out: options.out,
+          backend: options.backend,
           threads: options.threads,
         },
         onProgress,

@@ -43,6 +43,7 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
           cacheDir: options.cacheDir,
           workDir: options.workDir,
           model: options.model,
+          backend: options.backend,
           threads: options.threads,
         },
         onProgress,

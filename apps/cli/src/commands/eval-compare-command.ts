@@ -62,7 +62,7 @@ export function registerEvalCompareCommand(parent: Command, io: CliIo): void {
       }
 
       const text = await loadTextIds(options.text, base, { maxChars: options.maxChars }, onProgress);
-      return compareCheckpoints(base, models, text.ids, { window: options.window, threads: options.threads }, onProgress);
+      return compareCheckpoints(base, models, text.ids, { window: options.window, backend: options.backend, threads: options.threads }, onProgress);
     });
 
     // One --model prints the comparison object; several print an array in --model order.

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 
 import type { CliIo } from "../cli-io.js";
 import { openModel } from "../model/open-model.js";
-import { withCpuSession } from "../model/with-cpu-session.js";
+import { withSession } from "../model/with-session.js";
 import {
   addModelOptions,
   addOutputOptions,
@@ -59,7 +59,7 @@ export function registerEvalPerplexityCommand(parent: Command, io: CliIo): void 
         message: `${text.description}: ${text.characters} characters, ${ids.length} tokens`,
       });
 
-      const perplexity = await withCpuSession(model, { threads: options.threads, maxContext: options.window }, (session) =>
+      const perplexity = await withSession(model, { backend: options.backend, threads: options.threads, maxContext: options.window }, (session) =>
         computePerplexity(session, ids, { window: options.window, onProgress }),
       );
       return { perplexity, text, ids: ids.length };

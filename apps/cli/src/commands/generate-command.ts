@@ -9,7 +9,7 @@ import { buildPromptIds } from "../generation/build-prompt-ids.js";
 import { generateTokens, type GenerationResult } from "../generation/generate-tokens.js";
 import { cacheUsage, formatGenerationStats, generationStats } from "../generation/generation-stats.js";
 import { openModel } from "../model/open-model.js";
-import { withCpuSession } from "../model/with-cpu-session.js";
+import { withSession } from "../model/with-session.js";
 import {
   addModelOptions,
   addOutputOptions,
@@ -90,7 +90,7 @@ export function registerGenerateCommand(program: Command, io: CliIo): void {
 
       // A start without a total draws no bar, which would mix with the text on a shared terminal.
       onProgress({ type: "start", task: "generate" });
-      const { result, cache } = await withCpuSession(model, { threads: options.threads, maxContext }, async (session) => {
+      const { result, cache } = await withSession(model, { backend: options.backend, threads: options.threads, maxContext }, async (session) => {
         const generated = await generateTokens(session, promptIds, {
           sampler,
           maxNewTokens: options.maxNewTokens,

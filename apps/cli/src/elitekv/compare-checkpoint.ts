@@ -3,7 +3,7 @@
 import type { LoadedModel, ProgressListener } from "@elitekv/core";
 import { compareModelSet, type ModelComparison } from "@elitekv/eval";
 
-import { withCpuSessions } from "../model/with-cpu-session.js";
+import { withSessions, type BackendName } from "../model/with-session.js";
 
 export interface CheckpointComparison {
   base: { ppl: number };
@@ -20,12 +20,12 @@ export interface CheckpointComparison {
   seconds: number;
 }
 
-/** Runs compareModels on two CPU sessions of `window` positions and adds the cache sizes. */
+/** Runs compareModels on two sessions of `window` positions and adds the cache sizes. */
 export async function compareCheckpoint(
   base: LoadedModel,
   model: LoadedModel,
   ids: readonly number[],
-  options: { window: number; threads?: number },
+  options: { window: number; backend?: BackendName; threads?: number },
   onProgress: ProgressListener,
 ): Promise<CheckpointComparison> {
   const [comparison] = await compareCheckpoints(base, [model], ids, options, onProgress);
@@ -40,11 +40,11 @@ export async function compareCheckpoints(
   base: LoadedModel,
   models: readonly LoadedModel[],
   ids: readonly number[],
-  options: { window: number; threads?: number },
+  options: { window: number; backend?: BackendName; threads?: number },
   onProgress: ProgressListener,
 ): Promise<CheckpointComparison[]> {
-  const sessionOptions = { threads: options.threads, maxContext: options.window };
-  return withCpuSessions([base, ...models], sessionOptions, async ([baseSession, ...modelSessions]) => {
+  const sessionOptions = { backend: options.backend, threads: options.threads, maxContext: options.window };
+  return withSessions([base, ...models], sessionOptions, async ([baseSession, ...modelSessions]) => {
     const comparisons: ModelComparison[] = await compareModelSet(baseSession, modelSessions, ids, { window: options.window, onProgress });
     return comparisons.map((comparison, m) => {
       const cacheBytesPerToken = { base: baseSession.cache.bytesPerToken, model: modelSessions[m].cache.bytesPerToken };

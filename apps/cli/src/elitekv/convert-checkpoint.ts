@@ -13,7 +13,7 @@ import { convertModel, writeEliteKvCheckpoint, type ConversionTarget, type SvdMo
 import { fileSha256, type EliteKvStorageDtype } from "@elitekv/models";
 import { fingerprintModelFiles, type RopeliteRanking } from "@elitekv/ropelite";
 
-import { withCpuSession } from "../model/with-cpu-session.js";
+import { withSession, type BackendName } from "../model/with-session.js";
 import { collectCovariances } from "./collect-covariances.js";
 
 export interface ConvertCheckpointRequest {
@@ -29,6 +29,7 @@ export interface ConvertCheckpointRequest {
   dtype: EliteKvStorageDtype;
   overwrite: boolean;
   out: string;
+  backend?: BackendName;
   threads?: number;
 }
 
@@ -74,7 +75,7 @@ export async function convertCheckpoint(
       throw new InvalidArgumentError("--svd activation needs calibration text; pass --text", { field: "text" });
     }
     const window = Math.min(covarianceWindow, model.config.maxPositionEmbeddings);
-    covariances = await withCpuSession(model, { threads: request.threads, maxContext: window }, (session) =>
+    covariances = await withSession(model, { backend: request.backend, threads: request.threads, maxContext: window }, (session) =>
       collectCovariances(session, ids, { window, onProgress }),
     );
   }

@@ -3,7 +3,7 @@ import { Sampler, type LoadedModel } from "@elitekv/core";
 
 import { buildPromptIds } from "../generation/build-prompt-ids.js";
 import { generateTokens } from "../generation/generate-tokens.js";
-import { withCpuSession } from "../model/with-cpu-session.js";
+import { withSession, type BackendName } from "../model/with-session.js";
 
 export interface GreedySample {
   /** The generated text, without the prompt. */
@@ -27,6 +27,7 @@ export async function greedySample(
   promptIds: readonly number[],
   maxNewTokens: number,
   threads?: number,
+  backend?: BackendName,
 ): Promise<GreedySample> {
   const { tokenizer } = model;
   const maxContext = Math.min(model.config.maxPositionEmbeddings, promptIds.length + maxNewTokens);
@@ -37,7 +38,7 @@ export async function greedySample(
   const eosIds = [...new Set([...tokenizer.eosIds, ...model.config.eosTokenIds])];
   const sampler = new Sampler({ temperature: 0, allowedVocabSize: tokenizer.vocabSize });
 
-  const result = await withCpuSession(model, { threads, maxContext }, (session) =>
+  const result = await withSession(model, { backend, threads, maxContext }, (session) =>
     generateTokens(session, promptIds, { sampler, maxNewTokens, eosIds, onToken: (id) => (text += decoder.push(id)) }),
   );
   text += decoder.flush();

@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type LoadedModel, type ProgressListener } from "@elitekv/core";
 import { analyzeModel, type RankingStrategy, type RopeliteRanking } from "@elitekv/ropelite";
 
-import { withCpuSession } from "../model/with-cpu-session.js";
+import { withSession, type BackendName } from "../model/with-session.js";
 
 export interface RankChunksRequest {
   strategy: RankingStrategy;
@@ -13,6 +13,7 @@ export interface RankChunksRequest {
   seed: number;
   /** Label of the calibration text stored in the ranking. */
   textLabel: string;
+  backend?: BackendName;
   threads?: number;
 }
 
@@ -44,7 +45,7 @@ export async function rankChunks(
   }
 
   const windows = Math.ceil(ids.length / request.seqLen);
-  return withCpuSession(model, { threads: request.threads, maxContext: request.seqLen }, (session) =>
+  return withSession(model, { backend: request.backend, threads: request.threads, maxContext: request.seqLen }, (session) =>
     analyzeModel(session, model, ids, {
       strategy: request.strategy,
       windows,

@@ -12,6 +12,7 @@ import { convertCheckpoint, type ConvertedCheckpoint } from "./convert-checkpoin
 import { greedySample, samplePromptIds, type GreedySample } from "./greedy-generation.js";
 import { rankChunks } from "./rank-chunks.js";
 import { loadTextIds } from "./text-ids.js";
+import type { BackendName } from "../model/with-session.js";
 
 /** Sizes of one demo run. The calibration and evaluation texts are disjoint year ranges. */
 export interface DemoPlan {
@@ -67,6 +68,7 @@ export interface DemoRequest {
   workDir?: string;
   /** Model path instead of the fetched SmolLM2, for tests on tiny models. */
   model?: string;
+  backend?: BackendName;
   threads?: number;
 }
 
@@ -97,7 +99,7 @@ export async function runDemo(request: DemoRequest, onProgress: ProgressListener
   const ranking = await rankChunks(
     base,
     analysis.ids,
-    { strategy: "ropelite", seqLen: plan.seqLen, pairs: plan.pairs, seed: 0, textLabel: analysis.description, threads: request.threads },
+    { strategy: "ropelite", seqLen: plan.seqLen, pairs: plan.pairs, seed: 0, textLabel: analysis.description, backend: request.backend, threads: request.threads },
     onProgress,
   );
   const rankingPath = join(workDir, "ranking.json");
@@ -117,6 +119,7 @@ export async function runDemo(request: DemoRequest, onProgress: ProgressListener
       dtype: "f32",
       overwrite: true,
       out: join(workDir, `elitekv-${Math.round(plan.ratio * 100)}`),
+      backend: request.backend,
       threads: request.threads,
     },
     onProgress,
@@ -125,13 +128,13 @@ export async function runDemo(request: DemoRequest, onProgress: ProgressListener
 
   onProgress({ type: "info", task: "demo", message: `step 4/5: compare both models on ${plan.evalText}` });
   const evaluation = await loadTextIds(plan.evalText, base, { maxTokens: plan.evalWindow * plan.evalWindows }, onProgress);
-  const comparison = await compareCheckpoint(base, converted, evaluation.ids, { window: plan.evalWindow, threads: request.threads }, onProgress);
+  const comparison = await compareCheckpoint(base, converted, evaluation.ids, { window: plan.evalWindow, backend: request.backend, threads: request.threads }, onProgress);
 
   onProgress({ type: "info", task: "demo", message: `step 5/5: greedy generation of ${plan.maxNewTokens} tokens from each model` });
   // Both models get the ids rendered by the base tokenizer, so the samples start from the same prompt.
   const promptIds = samplePromptIds(base, plan.prompt);
-  const baseSample = await greedySample(base, promptIds, plan.maxNewTokens, request.threads);
-  const modelSample = await greedySample(converted, promptIds, plan.maxNewTokens, request.threads);
+  const baseSample = await greedySample(base, promptIds, plan.maxNewTokens, request.threads, request.backend);
+  const modelSample = await greedySample(converted, promptIds, plan.maxNewTokens, request.threads, request.backend);
 
   return {
     model: modelPath,

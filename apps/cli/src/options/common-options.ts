@@ -1,5 +1,7 @@
 // Options that several commands share, declared once so their names and help text stay identical.
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+
+import { backendNames, defaultBackend, type BackendName } from "../model/with-session.js";
 
 import { parsePositiveInteger } from "./number-parsers.js";
 
@@ -15,6 +17,7 @@ export interface ModelOptions {
 }
 
 export interface ThreadOptions {
+  backend?: BackendName;
   threads?: number;
 }
 
@@ -48,11 +51,13 @@ export function addModelOptions(command: Command): Command {
   return addCacheDirOption(command);
 }
 
-/** Adds --threads for commands that run a backend. */
+/** Adds --backend and --threads for commands that run a model. */
 export function addThreadOptions(command: Command): Command {
-  return command.option(
-    "--threads <count>",
-    "worker threads of the CPU backend (default: the backend's own choice)",
-    parsePositiveInteger,
-  );
+  return command
+    .addOption(
+      new Option("--backend <name>", "backend that runs the model: 'ort' (ONNX Runtime) or 'cpu' (the TypeScript reference)")
+        .choices(backendNames)
+        .default(defaultBackend),
+    )
+    .option("--threads <count>", "threads of the backend (default: one per CPU)", parsePositiveInteger);
 }

@@ -29,25 +29,30 @@ export function buildEliteAttention(context: AttentionContext, elite: EliteKvCon
   const latentWeight = weights.get(eliteWeightNames.latentDownProjection(layer));
 
   // Step 1: projections. Rope queries [tokens, H, 2r], absorbed latent queries [tokens, H, d_c], rope
-  // keys [tokens, G, 2r] and the latent [tokens, d_c].
-  const ropeQuery = ops.reshape(
-    ops.linear(input, addWeight(`layers.${layer}.wq_rope`, ropeQueryRows(queryWeight, chunks, headDim, groupSize, r), [numHeads * 2 * r, hiddenSize])),
-    [0, numHeads, 2 * r],
-  );
+  // keys [tokens, G, 2r] and the latent [tokens, d_c]. With r = 0 there are no rope parts at all.
   const latentQuery = ops.reshape(
     ops.linear(input, addWeight(`layers.${layer}.wq_latent`, absorbedQueryRows(queryWeight, keyUp, chunks, headDim, groupSize, latentDim), [numHeads * latentDim, hiddenSize])),
     [0, numHeads, latentDim],
   );
-  const ropeKeyName = eliteWeightNames.ropeKeyProjection(layer);
-  const ropeKey = ops.reshape(ops.linear(input, addWeight(ropeKeyName, ropeKeyWeight.data, ropeKeyWeight.shape)), [0, numKvHeads, 2 * r]);
   const latentName = eliteWeightNames.latentDownProjection(layer);
   const latent = ops.linear(input, addWeight(latentName, latentWeight.data, latentWeight.shape));
-  addCaptureOutputs(context, elite, layer, input, ropeKey, latent, queryWeight, keyUp);
+  let rotatedQuery: string | undefined;
+  let rotatedKey: string | undefined;
+  let ropeKey: string | undefined;
+  if (r > 0) {
+    const ropeQuery = ops.reshape(
+      ops.linear(input, addWeight(`layers.${layer}.wq_rope`, ropeQueryRows(queryWeight, chunks, headDim, groupSize, r), [numHeads * 2 * r, hiddenSize])),
+      [0, numHeads, 2 * r],
+    );
+    const ropeKeyName = eliteWeightNames.ropeKeyProjection(layer);
+    ropeKey = ops.reshape(ops.linear(input, addWeight(ropeKeyName, ropeKeyWeight.data, ropeKeyWeight.shape)), [0, numKvHeads, 2 * r]);
 
-  // Step 2: rotate the elite chunks only, with each head's own chunk frequencies.
-  const queryChunks = Array.from({ length: numHeads }, (_, head) => chunks[Math.floor(head / groupSize)]).flat();
-  const rotatedQuery = ops.transpose(rotateElite(context, ropeQuery, queryChunks, numHeads, r), [1, 0, 2]);
-  const rotatedKey = ops.transpose(rotateElite(context, ropeKey, chunks.flat(), numKvHeads, r), [1, 0, 2]);
+    // Step 2: rotate the elite chunks only, with each head's own chunk frequencies.
+    const queryChunks = Array.from({ length: numHeads }, (_, head) => chunks[Math.floor(head / groupSize)]).flat();
+    rotatedQuery = ops.transpose(rotateElite(context, ropeQuery, queryChunks, numHeads, r), [1, 0, 2]);
+    rotatedKey = ops.transpose(rotateElite(context, ropeKey, chunks.flat(), numKvHeads, r), [1, 0, 2]);
+  }
+  addCaptureOutputs(context, elite, layer, input, ropeKey, latent, queryWeight, keyUp);
   graph.output(graphOutputs.presentLatent(layer), latent, onnxDataType.float, [graphDims.tokens, latentDim]);
 
   // Step 3: scores. The latent part covers all heads at once; the rope part goes per KV head.
@@ -60,7 +65,7 @@ export function buildEliteAttention(context: AttentionContext, elite: EliteKvCon
 
   const pastRopeScores: string[] = [];
   const newRopeScores: string[] = [];
-  for (let kvHead = 0; kvHead < numKvHeads; kvHead++) {
+  for (let kvHead = 0; rotatedQuery !== undefined && rotatedKey !== undefined && kvHead < numKvHeads; kvHead++) {
     const pastRopeKey = graph.input(graphInputs.pastRopeKey(layer, kvHead), onnxDataType.float, [graphDims.past, 2 * r]);
     const groupQuery = ops.slice(rotatedQuery, 0, kvHead * groupSize, (kvHead + 1) * groupSize);
     const newKey = ops.slice(rotatedKey, 0, kvHead, kvHead + 1);
@@ -68,8 +73,10 @@ export function buildEliteAttention(context: AttentionContext, elite: EliteKvCon
     pastRopeScores.push(graph.op("Gemm", [ops.reshape(groupQuery, [-1, 2 * r]), pastRopeKey], { transB: 1 }));
     newRopeScores.push(graph.op("MatMul", [groupQuery, ops.transpose(newKey, [0, 2, 1])]));
   }
-  const pastScores = graph.op("Mul", [graph.op("Add", [pastLatentScores, ops.concat(pastRopeScores, 0)]), context.scale]);
-  const newScores = graph.op("Mul", [graph.op("Add", [newLatentScores, ops.concat(newRopeScores, 0)]), context.scale]);
+  const sum = (latentScores: string, ropeScores: string[]) =>
+    ropeScores.length === 0 ? latentScores : graph.op("Add", [latentScores, ops.concat(ropeScores, 0)]);
+  const pastScores = graph.op("Mul", [sum(pastLatentScores, pastRopeScores), context.scale]);
+  const newScores = graph.op("Mul", [sum(newLatentScores, newRopeScores), context.scale]);
 
   // Step 4: the attention-weighted latent per head [H · tokens, d_c], then the absorbed output projection.
   const attended = attendOverPastAndNew(context, pastScores, maskNewScores(context, newScores), pastLength, pastLatent, latent);
@@ -97,7 +104,7 @@ function addCaptureOutputs(
   elite: EliteKvConfig,
   layer: number,
   input: string,
-  ropeKey: string,
+  ropeKey: string | undefined,
   latent: string,
   queryWeight: Tensor,
   keyUp: Tensor,
@@ -112,9 +119,14 @@ function addCaptureOutputs(
   const query = ops.reshape(ops.linear(input, queryName), [0, numHeads, headDim]);
   graph.output(graphOutputs.captureQuery(layer), query, onnxDataType.float, [graphDims.tokens, numHeads, headDim]);
 
-  const keyUpName = graph.weight(eliteWeightNames.keyUpProjection(layer), keyUp.data, keyUp.shape, weightDtype);
-  const nopeKey = ops.reshape(ops.linear(latent, keyUpName), [0, numKvHeads, headDim - 2 * r]);
-  const ordered = ops.reshape(ops.concat([ropeKey, nopeKey], 2), [0, numKvHeads * headDim]);
+  // A zero-width part (no nope dims at r = h/2, no rope dims at r = 0) is left out, because ONNX
+  // Reshape cannot name a zero-width axis beside a copied one.
+  const parts = ropeKey === undefined ? [] : [ropeKey];
+  if (headDim > 2 * r) {
+    const keyUpName = graph.weight(eliteWeightNames.keyUpProjection(layer), keyUp.data, keyUp.shape, weightDtype);
+    parts.push(ops.reshape(ops.linear(latent, keyUpName), [0, numKvHeads, headDim - 2 * r]));
+  }
+  const ordered = ops.reshape(ops.concat(parts, 2), [0, numKvHeads * headDim]);
 
   const gather = naturalOrderIndices(chunks, headDim, r);
   const key = ops.reshape(graph.op("Gather", [ordered, ops.int64Constant(gather)], { axis: 1 }), [0, numKvHeads, headDim]);
