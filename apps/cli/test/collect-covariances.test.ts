@@ -3,6 +3,7 @@
 import { weightNames, type Backend, type InferenceSession, type LoadedModel, type Matrix } from "@elitekv/core";
 import { loadModel } from "@elitekv/models";
 import { createCpuBackend } from "@elitekv/runtime-cpu";
+import { createOrtMatmul } from "@elitekv/runtime-ort";
 import { maxAbsDifference } from "@elitekv/vitest-config/matchers";
 import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -69,5 +70,19 @@ describe.skipIf(!hasShared)("collectCovariances", () => {
     const covariances = await collectCovariances(session, ids, { window: 8, onProgress: () => {} });
 
     expect(relativeMaxDifference(covariances[0], layerZeroCovariance(model, ids))).toBeLessThan(1e-5);
+  });
+
+  it("gives the same sums through a matmul provider", async () => {
+    const matmul = await createOrtMatmul({ threads: 1 });
+    try {
+      const loop = await collectCovariances(session, ids, { window: 16, onProgress: () => {} });
+      const product = await collectCovariances(session, ids, { window: 16, matmul, onProgress: () => {} });
+
+      for (let layer = 0; layer < model.config.numLayers; layer++) {
+        expect(relativeMaxDifference(product[layer], loop[layer].data), `layer ${layer}`).toBeLessThan(1e-12);
+      }
+    } finally {
+      await matmul.dispose();
+    }
   });
 });

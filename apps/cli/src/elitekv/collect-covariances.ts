@@ -1,10 +1,12 @@
 // Per-layer Xᵀ X of the attention inputs over calibration text, the input of the activation-aware SVD.
-import { BackendFailureError, type InferenceSession, type Matrix, type ProgressListener } from "@elitekv/core";
+import { BackendFailureError, createMatrix, type InferenceSession, type MatmulProvider, type Matrix, type ProgressListener } from "@elitekv/core";
 import { accumulateCovariance } from "@elitekv/converter";
 
 export interface CovarianceOptions {
   /** Ids per prefill. The session must hold this many positions. */
   window: number;
+  /** Runs Xᵀ X as one product per layer and window; without it a float64 loop sums the upper triangle. */
+  matmul?: MatmulProvider;
   onProgress: ProgressListener;
 }
 
@@ -25,6 +27,7 @@ export async function collectCovariances(session: InferenceSession, ids: readonl
   for (let w = 0; w < windows; w++) {
     const windowIds = ids.slice(w * options.window, (w + 1) * options.window);
     session.reset();
+    const inputs: { layer: number; data: Float32Array; tokens: number }[] = [];
     await session.prefill(windowIds, {
       capture: {
         attentionInput: true,
@@ -33,10 +36,16 @@ export async function collectCovariances(session: InferenceSession, ids: readonl
           if (event.attentionInput === undefined) {
             throw new BackendFailureError(`the backend delivered no attention input for layer ${event.layer}`, { field: "attentionInput" });
           }
-          covariances[event.layer] = accumulateCovariance(event.attentionInput, event.tokens, hiddenSize, covariances[event.layer]);
+          inputs.push({ layer: event.layer, data: event.attentionInput, tokens: event.tokens });
         },
       },
     });
+    for (const { layer, data, tokens } of inputs) {
+      covariances[layer] =
+        options.matmul === undefined
+          ? accumulateCovariance(data, tokens, hiddenSize, covariances[layer])
+          : await addProduct(options.matmul, data, tokens, hiddenSize, covariances[layer]);
+    }
     options.onProgress({ type: "advance", task, current: w + 1, total: windows, unit: "window" });
   }
   session.reset();
@@ -48,4 +57,17 @@ export async function collectCovariances(session: InferenceSession, ids: readonl
   }
   options.onProgress({ type: "end", task, seconds: (Date.now() - started) / 1000 });
   return covariances;
+}
+
+/** Adds Xᵀ X of x ([tokens, hidden]) to `into` (or to zeros) with one product on `matmul`. */
+async function addProduct(matmul: MatmulProvider, x: Float32Array, tokens: number, hidden: number, into: Matrix | undefined): Promise<Matrix> {
+  const rows = createMatrix(tokens, hidden, x);
+  const columns = createMatrix(hidden, tokens);
+  for (let t = 0; t < tokens; t++) {
+    for (let i = 0; i < hidden; i++) columns.data[i * tokens + t] = rows.data[t * hidden + i];
+  }
+  const product = await matmul.multiply(columns, rows);
+  if (into === undefined) return product;
+  for (let i = 0; i < product.data.length; i++) into.data[i] += product.data[i];
+  return into;
 }

@@ -9,9 +9,10 @@ import {
   type Matrix,
   type ProgressListener,
 } from "@elitekv/core";
-import { convertModel, writeEliteKvCheckpoint, type ConversionTarget, type SvdMode } from "@elitekv/converter";
+import { convertModel, writeEliteKvCheckpoint, type ConversionTarget, type ConvertedModel, type SvdMode } from "@elitekv/converter";
 import { fileSha256, type EliteKvStorageDtype } from "@elitekv/models";
 import { fingerprintModelFiles, type RopeliteRanking } from "@elitekv/ropelite";
+import { createOrtMatmul } from "@elitekv/runtime-ort";
 
 import { withSession, type BackendName } from "../model/with-session.js";
 import { collectCovariances } from "./collect-covariances.js";
@@ -68,19 +69,26 @@ export async function convertCheckpoint(
     );
   }
 
-  let covariances: Matrix[] | undefined;
-  if (request.svd === "activation") {
-    const ids = request.calibrationIds;
-    if (ids === undefined || ids.length === 0) {
-      throw new InvalidArgumentError("--svd activation needs calibration text; pass --text", { field: "text" });
+  // On ORT the covariance and SVD products run in ORT's GEMM as well.
+  const matmul = request.backend === "cpu" ? undefined : await createOrtMatmul({ threads: request.threads });
+  let converted: ConvertedModel;
+  try {
+    let covariances: Matrix[] | undefined;
+    if (request.svd === "activation") {
+      const ids = request.calibrationIds;
+      if (ids === undefined || ids.length === 0) {
+        throw new InvalidArgumentError("--svd activation needs calibration text; pass --text", { field: "text" });
+      }
+      const window = Math.min(covarianceWindow, model.config.maxPositionEmbeddings);
+      covariances = await withSession(model, { backend: request.backend, threads: request.threads, maxContext: window }, (session) =>
+        collectCovariances(session, ids, { window, matmul, onProgress }),
+      );
     }
-    const window = Math.min(covarianceWindow, model.config.maxPositionEmbeddings);
-    covariances = await withSession(model, { backend: request.backend, threads: request.threads, maxContext: window }, (session) =>
-      collectCovariances(session, ids, { window, onProgress }),
-    );
+    converted = await convertModel(model, request.ranking, request.target, { svd: request.svd, covariances, matmul, onProgress });
+  } finally {
+    await matmul?.dispose();
   }
 
-  const converted = await convertModel(model, request.ranking, request.target, { svd: request.svd, covariances, onProgress });
   const written = await writeEliteKvCheckpoint(request.out, {
     model,
     converted,

@@ -8,6 +8,7 @@ export const onnxDataType = {
   int32: 6,
   int64: 7,
   float16: 10,
+  double: 11,
 } as const;
 
 export type OnnxDataType = (typeof onnxDataType)[keyof typeof onnxDataType];
