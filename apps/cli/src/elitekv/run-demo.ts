@@ -30,21 +30,20 @@ export interface DemoPlan {
   maxNewTokens: number;
 }
 
-// The CPU backend prefills SmolLM2 at about 14 tokens/s on 2 cores (docs/benchmarks.md), and
-// the analysis captures every layer in one pass over its windows. With 2048 calibration tokens for the
-// ranking, 2048 for the covariances and two evaluation windows per model, the whole demo takes about
-// eight minutes on such a machine, an estimate from those facts.
+// Sizes for the default ORT backend, which prefills SmolLM2 at a few hundred tokens/s on 2 cores
+// (docs/benchmarks.md). The analysis captures every layer in one pass over its windows.
+// NOTE: with --backend cpu (about 14 tokens/s) the same plan takes over half an hour.
 export const fullDemoPlan: DemoPlan = {
   analysisText: "sotu:1990-2018",
-  analysisTokens: 2048,
+  analysisTokens: 4096,
   seqLen: 256,
   pairs: 2000,
   covarianceText: "sotu:1970-1989",
-  covarianceTokens: 2048,
+  covarianceTokens: 4096,
   ratio: 0.25,
   evalText: "sotu:2019-2021",
   evalWindow: 512,
-  evalWindows: 2,
+  evalWindows: 4,
   prompt: "What is the capital of France?",
   maxNewTokens: 32,
 };
