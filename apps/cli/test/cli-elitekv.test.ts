@@ -129,7 +129,7 @@ describe.skipIf(!hasShared)("elitekv pipeline on stories260K", () => {
   it("half cache raises perplexity", async () => {
     // ratio 0.5: r = round(0.5·8/4) = 1 and d_c = round(0.5·64) − 2·4·1 = 24.
     const weight = await convert("half-weight", ["--ratio", "0.5", "--svd", "weight"]);
-    const activation = await convert("half-activation", ["--ratio", "0.5", "--svd", "activation", "--text", tinyStoriesText, "--tokens", "512"]);
+    const activation = await convert("half-activation", ["--ratio", "0.5", "--svd", "activation", "--text", tinyStoriesText, "--tokens", "512", "--allocation", "rule"]);
     for (const converted of [weight, activation]) {
       expect(converted.ratio).toBe(0.5);
       expect(converted.ropeChunks).toBe(1);
@@ -147,6 +147,28 @@ describe.skipIf(!hasShared)("elitekv pipeline on stories260K", () => {
     expect(comparison.pplIncreasePct).toBeGreaterThan(0);
     expect(comparison.klDivergence).toBeGreaterThan(0);
     expect(comparison.top1Agreement).toBeLessThan(1);
+  }, 240_000);
+
+  it("searches the split of a ratio", async () => {
+    const converted = (await convert("half-search", ["--ratio", "0.5", "--svd", "activation", "--text", tinyStoriesText, "--tokens", "768"])) as Converted & {
+      allocation: { method: string; tokens: number; candidates: { ropeChunks: number; latentDim: number; ppl: number }[] };
+    };
+
+    // Budget 0.5·2·4·8 = 32 values: r = 1, 2, 3 leave d_c = 24, 16, 8.
+    expect(converted.allocation.method).toBe("search");
+    expect(converted.allocation.candidates.map((candidate) => [candidate.ropeChunks, candidate.latentDim])).toEqual([
+      [1, 24],
+      [2, 16],
+      [3, 8],
+    ]);
+    // 768 calibration ids hold 3 windows of 256, so all 768 are scored.
+    expect(converted.allocation.tokens).toBe(768);
+    const best = converted.allocation.candidates.reduce((a, b) => (b.ppl < a.ppl ? b : a));
+    expect(converted.ropeChunks).toBe(best.ropeChunks);
+    expect(converted.latentDim).toBe(best.latentDim);
+    expect(converted.ratio).toBe(0.5);
+    const manifest = JSON.parse(readFileSync(join(converted.out, "elitekv.json"), "utf8")) as { allocation: unknown };
+    expect(manifest.allocation).toEqual(converted.allocation);
   }, 240_000);
 
   it("compares several models in one run", async () => {

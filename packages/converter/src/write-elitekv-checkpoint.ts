@@ -18,6 +18,7 @@ import {
   eliteKvWeightShapes,
   eliteKvWeightsFileName,
   writeSafetensors,
+  type EliteKvAllocation,
   type EliteKvRankingProvenance,
   type EliteKvStorageDtype,
   type EliteKvSvdMode,
@@ -31,6 +32,8 @@ export interface CheckpointProvenance {
   /** SHA-256 of the source model's weight file, lowercase hex. */
   sourceSha256: string;
   svd: EliteKvSvdMode;
+  /** How r and d_c were chosen; omitted when the caller gave them. */
+  allocation?: EliteKvAllocation;
 }
 
 export interface WriteCheckpointInput {
@@ -79,6 +82,7 @@ export async function writeEliteKvCheckpoint(dir: string, input: WriteCheckpoint
     dtype: input.dtype,
     ranking: input.provenance.ranking,
     sourceSha256: input.provenance.sourceSha256,
+    allocation: input.provenance.allocation,
   });
   if (!/^[0-9a-f]{64}$/.test(manifest.sourceSha256)) {
     throw new InvalidArgumentError(`sourceSha256 must be 64 lowercase hex digits, got ${JSON.stringify(manifest.sourceSha256)}`, {

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type ModelConfig } from "@elitekv/core";
 import { describe, expect, it } from "vitest";
 
-import { maxLatentDim, resolveTarget } from "../src/index.js";
+import { maxLatentDim, resolveTarget, ropeChunkCandidates } from "../src/index.js";
 
 function modelConfig(overrides: Partial<ModelConfig>): ModelConfig {
   return {
@@ -90,5 +90,40 @@ describe("resolveTarget", () => {
     expectInvalidArgument(() => resolveTarget(stories, { ratio: 0 }), /ratio must be a number in \(0, 1\]/);
     expectInvalidArgument(() => resolveTarget(stories, { ratio: 1.5 }), /ratio must be a number in \(0, 1\]/);
     expectInvalidArgument(() => resolveTarget(stories, { ratio: Number.NaN }), /ratio must be a number in \(0, 1\]/);
+  });
+});
+
+describe("ropeChunkCandidates", () => {
+  // SmolLM2-135M: G = 3, h = 64, D = 576, so the full cache width 2Gh is 384.
+  const smollm2 = modelConfig({ hiddenSize: 576, numHeads: 9, numKvHeads: 3, headDim: 64 });
+
+  it("spans the rule's r on SmolLM2", () => {
+    // ρ = 0.25: budget 96 values, rule r = 4; candidates r = 2, 4, 6, 8, 12 with d_c = 96 − 6r.
+    const candidates = ropeChunkCandidates(smollm2, 0.25);
+
+    expect(candidates.map((target) => [target.ropeChunks, target.latentDim])).toEqual([
+      [2, 84],
+      [4, 72],
+      [6, 60],
+      [8, 48],
+      [12, 24],
+    ]);
+    for (const target of candidates) expect(target.ratio).toBe(0.25);
+  });
+
+  it("includes the rule's target", () => {
+    for (const ratio of [0.5, 0.375, 0.25, 0.125]) {
+      const rule = resolveTarget(smollm2, { ratio });
+      expect(ropeChunkCandidates(smollm2, ratio)).toContainEqual(rule);
+    }
+  });
+
+  it("drops infeasible splits", () => {
+    // stories260K at ρ = 0.25: budget 16 values, rule r = 1 (d_c 8); r = 2 leaves d_c 0.
+    expect(ropeChunkCandidates(stories, 0.25).map((target) => target.ropeChunks)).toEqual([1]);
+  });
+
+  it("rejects an unreachable ratio", () => {
+    expect(() => ropeChunkCandidates(stories, 0.01)).toThrow(InvalidArgumentError);
   });
 });

@@ -145,6 +145,21 @@ describe("loadEliteKvModel", () => {
     expect(parseEliteKvManifest(JSON.parse(JSON.stringify(manifest)), "elitekv.json")).toEqual(manifest);
   });
 
+  it("round-trips an allocation search", () => {
+    const allocation = {
+      method: "search" as const,
+      text: "sotu:1970-1989",
+      tokens: 1024,
+      candidates: [
+        { ropeChunks: 1, latentDim: 9, ppl: 12.5 },
+        { ropeChunks: 2, latentDim: 1, ppl: 30.25 },
+      ],
+    };
+    const manifest = { ...validManifest(), allocation };
+
+    expect(parseEliteKvManifest(JSON.parse(JSON.stringify(manifest)), "elitekv.json").allocation).toEqual(allocation);
+  });
+
   it("rejects an unknown formatVersion", async () => {
     const error = await loadError(corrupted((manifest) => (manifest.formatVersion = 2)));
 
@@ -170,6 +185,12 @@ describe("loadEliteKvModel", () => {
     ["ranking.strategy", (manifest) => (manifest.ranking.strategy = ""), /field ranking\.strategy/],
     ["ranking.calibration", (manifest) => (manifest.ranking.calibration = { nested: { a: 1 } }), /field ranking\.calibration\.nested/],
     ["sourceSha256", (manifest) => (manifest.sourceSha256 = "ABC"), /field sourceSha256: sourceSha256 must be 64 lowercase hex digits/],
+    ["allocation.method", (manifest) => (manifest.allocation = { method: "best", text: null, tokens: 0, candidates: [] }), /field allocation\.method/],
+    [
+      "allocation.candidates",
+      (manifest) => (manifest.allocation = { method: "search", text: "t", tokens: 8, candidates: [{ ropeChunks: 1, latentDim: 2, ppl: -1 }] }),
+      /field allocation\.candidates\[0\]\.ppl: allocation\.candidates\[0\]\.ppl must be a positive number, got -1/,
+    ],
   ];
 
   for (const [field, edit, message] of invalidFields) {

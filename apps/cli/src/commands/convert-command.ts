@@ -30,6 +30,7 @@ interface ConvertOptions extends ModelOptions, OutputOptions, ThreadOptions {
   svd: SvdMode;
   text?: string;
   tokens: number;
+  allocation?: "rule" | "search";
   dtype: "f32" | "f16";
   overwrite?: boolean;
   out: string;
@@ -53,8 +54,19 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
         .choices(["weight", "activation"])
         .default("weight"),
     )
-    .option("--text <source>", "calibration text for --svd activation: a UTF-8 file, 'sotu', 'sotu:YEAR' or 'sotu:FROM-TO'")
-    .option("--tokens <count>", "calibration tokens for --svd activation, BOS included", parsePositiveInteger, 4096)
+    .option(
+      "--text <source>",
+      "calibration text for --svd activation and the allocation search: a UTF-8 file, 'sotu', 'sotu:YEAR' or 'sotu:FROM-TO'",
+    )
+    .option("--tokens <count>", "calibration tokens, BOS included", parsePositiveInteger, 4096)
+    .addOption(
+      new Option(
+        "--allocation <method>",
+        "how --ratio splits the cache between rotated chunks r and latent width d_c: 'rule' takes r = max(1, round(ratio·h/4)); " +
+          "'search' converts with r at 0.5, 1, 1.5, 2 and 3 times that, scores each by perplexity on the last 4 windows of " +
+          "256 tokens of --text (never the evaluation text) and keeps the best (default: search when --text is given, else rule)",
+      ).choices(["rule", "search"]),
+    )
     .addOption(new Option("--dtype <type>", "storage type of the checkpoint weights").choices(["f32", "f16"]).default("f32"))
     .option("--overwrite", "replace a non-empty --out folder")
     .requiredOption("-o, --out <dir>", "checkpoint folder to write; its parent folder must exist");
@@ -69,14 +81,17 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
       });
     }
 
+    const allocation = options.allocation ?? (options.text !== undefined && options.ratio !== undefined ? "search" : "rule");
+    if (allocation === "search" && options.text === undefined) {
+      throw new InvalidArgumentError("--allocation search scores candidate splits on calibration text; pass --text <source>", {
+        field: "text",
+      });
+    }
+
     const converted = await runWithProgress(io.stderr, options.quiet, async (onProgress) => {
       const ranking = await readRanking(options.ranking);
       const model = await openModel(options, onProgress);
-      // The weight SVD reads no activations, so --text only matters for --svd activation.
-      const calibration =
-        options.svd === "activation" && options.text !== undefined
-          ? await loadTextIds(options.text, model, { maxTokens: options.tokens }, onProgress)
-          : undefined;
+      const calibration = options.text === undefined ? undefined : await loadTextIds(options.text, model, { maxTokens: options.tokens }, onProgress);
 
       return convertCheckpoint(
         model,
@@ -87,6 +102,7 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
           svd: options.svd,
           calibrationIds: calibration?.ids,
           calibrationLabel: calibration?.description,
+          allocation,
           dtype: options.dtype,
           overwrite: options.overwrite === true,
           out: options.out,
@@ -104,6 +120,7 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
         ratio: converted.ratio,
         ropeChunks: converted.ropeChunks,
         latentDim: converted.latentDim,
+        allocation: converted.allocation ?? null,
         cacheBytesPerToken,
       });
       return;

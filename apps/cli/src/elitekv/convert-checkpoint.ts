@@ -10,11 +10,12 @@ import {
   type ProgressListener,
 } from "@elitekv/core";
 import { convertModel, writeEliteKvCheckpoint, type ConversionTarget, type ConvertedModel, type SvdMode } from "@elitekv/converter";
-import { fileSha256, type EliteKvStorageDtype } from "@elitekv/models";
+import { fileSha256, type EliteKvAllocation, type EliteKvStorageDtype } from "@elitekv/models";
 import { fingerprintModelFiles, type RopeliteRanking } from "@elitekv/ropelite";
 import { createOrtMatmul } from "@elitekv/runtime-ort";
 
 import { withSession, type BackendName } from "../model/with-session.js";
+import { searchRopeChunks } from "./allocate-rope-chunks.js";
 import { collectCovariances } from "./collect-covariances.js";
 
 export interface ConvertCheckpointRequest {
@@ -23,8 +24,16 @@ export interface ConvertCheckpointRequest {
   rankingPath: string;
   target: ConversionTarget;
   svd: SvdMode;
-  /** Calibration ids for the activation covariances. Required for svd "activation". */
+  /**
+   * Calibration ids for the activation covariances and the allocation search. Required for svd
+   * "activation" and for allocation "search".
+   */
   calibrationIds?: readonly number[];
+  /**
+   * How a ratio target picks r and d_c: "rule" (r = max(1, round(ρ·h/4))) or "search" (the split with the
+   * lowest perplexity on the calibration ids). Ignored for an explicit (r, d_c). Defaults to "rule".
+   */
+  allocation?: "rule" | "search";
   /** Label of the covariance calibration text, stored in the provenance. */
   calibrationLabel?: string;
   dtype: EliteKvStorageDtype;
@@ -40,6 +49,8 @@ export interface ConvertedCheckpoint {
   ratio: number;
   ropeChunks: number;
   latentDim: number;
+  /** How r and d_c were chosen, for a ratio target. */
+  allocation?: EliteKvAllocation;
   /** Per layer ‖W_kv − A B‖_F / ‖W_kv‖_F. */
   weightRelativeErrors: number[];
   /** Bytes one token occupies in a float32 KV cache of the base and the converted model, over all layers. */
@@ -72,6 +83,7 @@ export async function convertCheckpoint(
   // On ORT the covariance and SVD products run in ORT's GEMM as well.
   const matmul = request.backend === "cpu" ? undefined : await createOrtMatmul({ threads: request.threads });
   let converted: ConvertedModel;
+  let allocation: EliteKvAllocation | undefined;
   try {
     let covariances: Matrix[] | undefined;
     if (request.svd === "activation") {
@@ -84,7 +96,32 @@ export async function convertCheckpoint(
         collectCovariances(session, ids, { window, matmul, onProgress }),
       );
     }
-    converted = await convertModel(model, request.ranking, request.target, { svd: request.svd, covariances, matmul, onProgress });
+    if (request.allocation === "search" && "ratio" in request.target) {
+      const ids = request.calibrationIds;
+      if (ids === undefined || ids.length < 2) {
+        throw new InvalidArgumentError("the allocation search scores candidates on calibration text; pass --text", { field: "text" });
+      }
+      const search = await searchRopeChunks(
+        model,
+        request.ranking,
+        {
+          ratio: request.target.ratio,
+          svd: request.svd,
+          covariances,
+          matmul,
+          ids,
+          textLabel: request.calibrationLabel ?? "",
+          backend: request.backend,
+          threads: request.threads,
+        },
+        onProgress,
+      );
+      converted = search.converted;
+      allocation = search.allocation;
+    } else {
+      converted = await convertModel(model, request.ranking, request.target, { svd: request.svd, covariances, matmul, onProgress });
+      if ("ratio" in request.target) allocation = { method: "rule", text: null, tokens: 0, candidates: [] };
+    }
   } finally {
     await matmul?.dispose();
   }
@@ -103,6 +140,7 @@ export async function convertCheckpoint(
       },
       sourceSha256: await fileSha256(weightFile(model)),
       svd: request.svd,
+      allocation,
     },
     dtype: request.dtype,
     overwrite: request.overwrite,
@@ -114,6 +152,7 @@ export async function convertCheckpoint(
     ratio: converted.ratio,
     ropeChunks: converted.elite.ropeChunksPerHead,
     latentDim: converted.elite.layers[0].latentDim,
+    allocation,
     weightRelativeErrors: converted.report.map((entry) => entry.weightRelativeError),
     cacheBytesPerToken: {
       base: cacheBytesPerToken(fullCacheLayout(model.config, "f32")),

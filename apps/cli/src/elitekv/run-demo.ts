@@ -115,6 +115,7 @@ export async function runDemo(request: DemoRequest, onProgress: ProgressListener
       svd: "activation",
       calibrationIds: covariance.ids,
       calibrationLabel: covariance.description,
+      allocation: "search",
       dtype: "f32",
       overwrite: true,
       out: join(workDir, `elitekv-${Math.round(plan.ratio * 100)}`),

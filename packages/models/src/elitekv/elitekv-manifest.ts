@@ -25,6 +25,24 @@ export interface EliteKvRankingProvenance {
   calibration: EliteKvCalibration;
 }
 
+/** One split of the cache budget scored by the allocation search. */
+export interface EliteKvAllocationCandidate {
+  ropeChunks: number;
+  latentDim: number;
+  /** Perplexity on the allocation text. */
+  ppl: number;
+}
+
+/** How r and d_c were chosen: the fixed ratio rule, or the lowest perplexity among candidates. */
+export interface EliteKvAllocation {
+  method: "rule" | "search";
+  /** Label of the text the candidates were scored on; null for the rule. */
+  text: string | null;
+  /** Ids scored per candidate; 0 for the rule. */
+  tokens: number;
+  candidates: EliteKvAllocationCandidate[];
+}
+
 export interface EliteKvManifestLayer {
   latentDim: number;
   /** Elite chunk indices per KV head, in ranking order. */
@@ -51,6 +69,8 @@ export interface EliteKvManifest {
   ranking: EliteKvRankingProvenance;
   /** SHA-256 of the source model's weight file, lowercase hex. */
   sourceSha256: string;
+  /** Absent in checkpoints written before the allocation search existed. */
+  allocation?: EliteKvAllocation;
 }
 
 export interface EliteKvManifestInput {
@@ -60,6 +80,7 @@ export interface EliteKvManifestInput {
   dtype: EliteKvStorageDtype;
   ranking: EliteKvRankingProvenance;
   sourceSha256: string;
+  allocation?: EliteKvAllocation;
 }
 
 /** Returns the whole-model cache ratio Σ(2·G·r + d_c) / (L·2·G·h). */
@@ -90,6 +111,7 @@ export function buildEliteKvManifest(input: EliteKvManifestInput): EliteKvManife
     dtype: input.dtype,
     ranking: { strategy: input.ranking.strategy, calibration: { ...input.ranking.calibration } },
     sourceSha256: input.sourceSha256,
+    ...(input.allocation === undefined ? {} : { allocation: structuredClone(input.allocation) }),
   };
 }
 

@@ -6,6 +6,8 @@ export {
   eliteKvManifestFileName,
   eliteKvRatio,
   eliteKvWeightsFileName,
+  type EliteKvAllocation,
+  type EliteKvAllocationCandidate,
   type EliteKvCalibration,
   type EliteKvManifest,
   type EliteKvManifestElite,

@@ -15,6 +15,7 @@ import {
   eliteConfigOfManifest,
   eliteKvFormatVersion,
   eliteKvRatio,
+  type EliteKvAllocation,
   type EliteKvCalibration,
   type EliteKvManifest,
   type EliteKvManifestElite,
@@ -67,6 +68,8 @@ export function parseEliteKvManifest(json: unknown, file: string): EliteKvManife
     throw fail("sourceSha256", `sourceSha256 must be 64 lowercase hex digits, got ${describe(sourceSha256)}`);
   }
 
+  const allocation = root.allocation === undefined ? undefined : parseAllocation(root.allocation, fail);
+
   return {
     formatVersion: eliteKvFormatVersion,
     baseConfig,
@@ -75,7 +78,38 @@ export function parseEliteKvManifest(json: unknown, file: string): EliteKvManife
     dtype,
     ranking: { strategy: ranking.strategy, calibration: calibration as EliteKvCalibration },
     sourceSha256,
+    ...(allocation === undefined ? {} : { allocation }),
   };
+}
+
+function parseAllocation(value: unknown, fail: Fail): EliteKvAllocation {
+  const raw = expectObject(value, "allocation", fail);
+  if (raw.method !== "rule" && raw.method !== "search") {
+    throw fail("allocation.method", `allocation.method must be "rule" or "search", got ${describe(raw.method)}`);
+  }
+  if (raw.text !== null && typeof raw.text !== "string") {
+    throw fail("allocation.text", `allocation.text must be a string or null, got ${describe(raw.text)}`);
+  }
+  if (typeof raw.tokens !== "number" || !Number.isSafeInteger(raw.tokens) || raw.tokens < 0) {
+    throw fail("allocation.tokens", `allocation.tokens must be a non-negative integer, got ${describe(raw.tokens)}`);
+  }
+  if (!Array.isArray(raw.candidates)) {
+    throw fail("allocation.candidates", `allocation.candidates must be an array, got ${describe(raw.candidates)}`);
+  }
+  const candidates = raw.candidates.map((entry: unknown, index: number) => {
+    const field = `allocation.candidates[${index}]`;
+    const candidate = expectObject(entry, field, fail);
+    for (const key of ["ropeChunks", "latentDim"]) {
+      if (typeof candidate[key] !== "number" || !Number.isSafeInteger(candidate[key])) {
+        throw fail(`${field}.${key}`, `${field}.${key} must be an integer, got ${describe(candidate[key])}`);
+      }
+    }
+    if (typeof candidate.ppl !== "number" || !(candidate.ppl > 0)) {
+      throw fail(`${field}.ppl`, `${field}.ppl must be a positive number, got ${describe(candidate.ppl)}`);
+    }
+    return { ropeChunks: candidate.ropeChunks as number, latentDim: candidate.latentDim as number, ppl: candidate.ppl };
+  });
+  return { method: raw.method, text: raw.text, tokens: raw.tokens, candidates };
 }
 
 type Fail = (field: string, message: string) => InvalidConfigError;
