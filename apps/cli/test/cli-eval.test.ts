@@ -55,6 +55,15 @@ describe.skipIf(!hasShared)("eval ppl", () => {
     expect(Math.abs(results[1].meanNll - results[0].meanNll)).toBeLessThan(1e-5);
   }, 240_000);
 
+  it("rejects quantized weights on the CPU backend", async () => {
+    const args = ["eval", "ppl", "--model", storiesModel, "--text", tinyStoriesText, "--max-chars", "2000", "--window", "64"];
+    const run = await runElitekvInProcess([...args, "--backend", "cpu", "--weight-dtype", "q8", "--json", "--quiet"]);
+
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toMatch(/--weight-dtype q8 needs --backend ort/);
+  });
+
   it("names the flags when the text is shorter than a window", async () => {
     const args = ["eval", "ppl", "--model", storiesModel, "--text", "sotu:2001", "--max-chars", "10", "--window", "64"];
     const run = await runElitekvInProcess([...args, "--json", "--quiet"]);

@@ -1,6 +1,6 @@
 import { convertModel } from "@elitekv/converter";
 import { ContextOverflowError, InvalidArgumentError, type Backend, type CaptureEvent, type LoadedModel } from "@elitekv/core";
-import { loadModel } from "@elitekv/models";
+import { loadModel, loadTextSource } from "@elitekv/models";
 import { createCpuBackend } from "@elitekv/runtime-cpu";
 import { maxAbsDifference, tolerances } from "@elitekv/vitest-config/matchers";
 import { hasShared, sharedPath, sharedSkipReason } from "@elitekv/vitest-config/shared";
@@ -134,6 +134,36 @@ describe.skipIf(!hasShared)(`ORT backend on stories260K ${hasShared ? "" : share
     await f16.dispose();
   });
 
+  it("keeps quality with quantized weights", async () => {
+    // Mean next-token NLL over one window of real text, per weight storage.
+    const text = await loadTextSource(sharedPath("data", "tinystories-valid-prefix", "tinystories_val.txt"), { maxChars: 400 });
+    const prompt = base.tokenizer.encode(text.text, { addBos: true }).slice(0, 64);
+    const meanNll = async (weightDtype: "f32" | "q8" | "q4") => {
+      const backend = createOrtBackend({ threads: 1, weightDtype });
+      const session = await backend.createSession(base, { maxContext: 64 });
+      const logits = await session.prefill(prompt, { logits: "all" });
+      await backend.dispose();
+      let sum = 0;
+      for (let row = 0; row < prompt.length - 1; row++) {
+        const values = logits.data.subarray(row * logits.vocabSize, (row + 1) * logits.vocabSize);
+        let max = -Infinity;
+        for (const value of values) max = Math.max(max, value);
+        let total = 0;
+        for (const value of values) total += Math.exp(value - max);
+        sum += Math.log(total) + max - values[prompt[row + 1]];
+      }
+      return sum / (prompt.length - 1);
+    };
+
+    const f32 = await meanNll("f32");
+    const q8 = await meanNll("q8");
+    const q4 = await meanNll("q4");
+
+    expect(Math.abs(q8 - f32)).toBeLessThan(0.01);
+    expect(Math.abs(q4 - f32)).toBeGreaterThan(Math.abs(q8 - f32));
+    expect(Math.abs(q4 - f32)).toBeLessThan(0.3);
+  });
+
   it("rejects bad input and stays usable", async () => {
     const session = await ort.createSession(base, { maxContext: 8 });
     const prompt = ids(6, base.config.vocabSize, 5);
@@ -155,6 +185,6 @@ describe.skipIf(!hasShared)(`ORT backend on stories260K ${hasShared ? "" : share
 
   it("rejects bad options", () => {
     expect(() => createOrtBackend({ threads: 0 })).toThrow(/threads must be a positive integer, got 0/);
-    expect(() => createOrtBackend({ weightDtype: "q4" as never })).toThrow(/weightDtype must be "f32" or "f16", got q4/);
+    expect(() => createOrtBackend({ weightDtype: "q3" as never })).toThrow(/weightDtype must be one of f32, f16, q8, q4, got q3/);
   });
 });

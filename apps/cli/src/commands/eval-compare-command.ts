@@ -6,7 +6,7 @@ import type { CliIo } from "../cli-io.js";
 import { compareCheckpoints, type CheckpointComparison } from "../elitekv/compare-checkpoint.js";
 import { loadTextIds } from "../elitekv/text-ids.js";
 import { openModel } from "../model/open-model.js";
-import { addCacheDirOption, addOutputOptions, addThreadOptions, type OutputOptions, type ThreadOptions } from "../options/common-options.js";
+import { addCacheDirOption, addOutputOptions, addThreadOptions, addWeightDtypeOption, type OutputOptions, type ThreadOptions } from "../options/common-options.js";
 import { integerParser, parsePositiveInteger } from "../options/number-parsers.js";
 import { formatInteger, formatTable, type TableRow } from "../output/format-table.js";
 import { writeJson } from "../output/write-json.js";
@@ -48,6 +48,7 @@ export function registerEvalCompareCommand(parent: Command, io: CliIo): void {
     .option("--max-chars <count>", "score only the first <count> characters (default: the whole text)", parsePositiveInteger)
     .option("--window <tokens>", "tokens per window, at most both models' context length", integerParser(2), defaultWindow);
   addThreadOptions(command);
+  addWeightDtypeOption(command);
   addOutputOptions(command);
 
   command.action(async (options: EvalCompareOptions) => {
@@ -62,7 +63,7 @@ export function registerEvalCompareCommand(parent: Command, io: CliIo): void {
       }
 
       const text = await loadTextIds(options.text, base, { maxChars: options.maxChars }, onProgress);
-      return compareCheckpoints(base, models, text.ids, { window: options.window, backend: options.backend, threads: options.threads }, onProgress);
+      return compareCheckpoints(base, models, text.ids, { window: options.window, backend: options.backend, threads: options.threads, weightDtype: options.weightDtype }, onProgress);
     });
 
     // One --model prints the comparison object; several print an array in --model order.

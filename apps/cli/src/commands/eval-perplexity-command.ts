@@ -11,6 +11,7 @@ import {
   addModelOptions,
   addOutputOptions,
   addThreadOptions,
+  addWeightDtypeOption,
   type ModelOptions,
   type OutputOptions,
   type ThreadOptions,
@@ -43,6 +44,7 @@ export function registerEvalPerplexityCommand(parent: Command, io: CliIo): void 
     .option("--max-chars <count>", "score only the first <count> characters (default: the whole text)", parsePositiveInteger)
     .option("--window <tokens>", "tokens per window, at most the model's context length", integerParser(2), defaultWindow);
   addThreadOptions(command);
+  addWeightDtypeOption(command);
   addOutputOptions(command);
 
   command.action(async (options: EvalPerplexityOptions) => {
@@ -59,7 +61,7 @@ export function registerEvalPerplexityCommand(parent: Command, io: CliIo): void 
         message: `${text.description}: ${text.characters} characters, ${ids.length} tokens`,
       });
 
-      const perplexity = await withSession(model, { backend: options.backend, threads: options.threads, maxContext: options.window }, (session) =>
+      const perplexity = await withSession(model, { backend: options.backend, threads: options.threads, weightDtype: options.weightDtype, maxContext: options.window }, (session) =>
         computePerplexity(session, ids, { window: options.window, onProgress }),
       );
       return { perplexity, text, ids: ids.length };

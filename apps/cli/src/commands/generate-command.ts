@@ -14,6 +14,7 @@ import {
   addModelOptions,
   addOutputOptions,
   addThreadOptions,
+  addWeightDtypeOption,
   type ModelOptions,
   type OutputOptions,
   type ThreadOptions,
@@ -52,6 +53,7 @@ export function registerGenerateCommand(program: Command, io: CliIo): void {
     .option("--seed <integer>", "seed of the sampler, 0 to 4294967295 (default: random; --json prints it)", parseSeed)
     .option("--stats", "after generation, print KV cache bytes used, bytes per token and prefill and decode tokens/s on stderr");
   addThreadOptions(command);
+  addWeightDtypeOption(command);
   addOutputOptions(command);
 
   command.action(async (options: GenerateOptions) => {
@@ -90,7 +92,7 @@ export function registerGenerateCommand(program: Command, io: CliIo): void {
 
       // A start without a total draws no bar, which would mix with the text on a shared terminal.
       onProgress({ type: "start", task: "generate" });
-      const { result, cache } = await withSession(model, { backend: options.backend, threads: options.threads, maxContext }, async (session) => {
+      const { result, cache } = await withSession(model, { backend: options.backend, threads: options.threads, weightDtype: options.weightDtype, maxContext }, async (session) => {
         const generated = await generateTokens(session, promptIds, {
           sampler,
           maxNewTokens: options.maxNewTokens,

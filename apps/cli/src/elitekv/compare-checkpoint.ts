@@ -3,6 +3,8 @@
 import type { LoadedModel, ProgressListener } from "@elitekv/core";
 import { compareModelSet, type ModelComparison } from "@elitekv/eval";
 
+import type { WeightDtype } from "@elitekv/runtime-ort";
+
 import { withSessions, type BackendName } from "../model/with-session.js";
 
 export interface CheckpointComparison {
@@ -40,10 +42,10 @@ export async function compareCheckpoints(
   base: LoadedModel,
   models: readonly LoadedModel[],
   ids: readonly number[],
-  options: { window: number; backend?: BackendName; threads?: number },
+  options: { window: number; backend?: BackendName; threads?: number; weightDtype?: WeightDtype },
   onProgress: ProgressListener,
 ): Promise<CheckpointComparison[]> {
-  const sessionOptions = { backend: options.backend, threads: options.threads, maxContext: options.window };
+  const sessionOptions = { backend: options.backend, threads: options.threads, weightDtype: options.weightDtype, maxContext: options.window };
   return withSessions([base, ...models], sessionOptions, async ([baseSession, ...modelSessions]) => {
     const comparisons: ModelComparison[] = await compareModelSet(baseSession, modelSessions, ids, { window: options.window, onProgress });
     return comparisons.map((comparison, m) => {

@@ -2,7 +2,8 @@
 // work ends, so that no worker thread or native session keeps the process alive.
 import type { Backend, InferenceSession, LoadedModel } from "@elitekv/core";
 import { createCpuBackend } from "@elitekv/runtime-cpu";
-import { createOrtBackend } from "@elitekv/runtime-ort";
+import { InvalidArgumentError } from "@elitekv/core";
+import { createOrtBackend, type WeightDtype } from "@elitekv/runtime-ort";
 
 export const backendNames = ["ort", "cpu"] as const;
 export type BackendName = (typeof backendNames)[number];
@@ -13,16 +14,24 @@ export const defaultBackend: BackendName = "ort";
 export interface SessionRequest {
   backend?: BackendName;
   threads?: number;
+  /** Storage of the linear weights on the ORT backend. Defaults to "f32", the only one the CPU backend has. */
+  weightDtype?: WeightDtype;
   /** Tokens the KV cache is allocated for. */
   maxContext: number;
 }
 
-export function createBackend(name: BackendName = defaultBackend, threads?: number): Backend {
-  return name === "cpu" ? createCpuBackend({ threads }) : createOrtBackend({ threads });
+export function createBackend(name: BackendName = defaultBackend, threads?: number, weightDtype: WeightDtype = "f32"): Backend {
+  if (name === "ort") return createOrtBackend({ threads, weightDtype });
+  if (weightDtype !== "f32") {
+    throw new InvalidArgumentError(`--weight-dtype ${weightDtype} needs --backend ort; the CPU backend computes with f32 weights only`, {
+      field: "weightDtype",
+    });
+  }
+  return createCpuBackend({ threads });
 }
 
 export async function withSession<T>(model: LoadedModel, request: SessionRequest, run: (session: InferenceSession) => Promise<T>): Promise<T> {
-  const backend = createBackend(request.backend, request.threads);
+  const backend = createBackend(request.backend, request.threads, request.weightDtype);
   try {
     const session = await backend.createSession(model, { maxContext: request.maxContext, threads: request.threads });
     try {

@@ -1,6 +1,8 @@
 // Options that several commands share, declared once so their names and help text stay identical.
 import { Option, type Command } from "commander";
 
+import { weightDtypes, type WeightDtype } from "@elitekv/runtime-ort";
+
 import { backendNames, defaultBackend, type BackendName } from "../model/with-session.js";
 
 import { parsePositiveInteger } from "./number-parsers.js";
@@ -19,6 +21,7 @@ export interface ModelOptions {
 export interface ThreadOptions {
   backend?: BackendName;
   threads?: number;
+  weightDtype?: WeightDtype;
 }
 
 /** Adds --json (data as JSON on stdout) and --quiet (no progress on stderr). */
@@ -49,6 +52,18 @@ export function addModelOptions(command: Command): Command {
         "the model) or a tokenizer.json for a Hugging Face folder; GGUF files contain their own",
     );
   return addCacheDirOption(command);
+}
+
+/** Adds --weight-dtype for commands that run a model on ORT but never convert it. */
+export function addWeightDtypeOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      "--weight-dtype <type>",
+      "storage of the linear weights on --backend ort: f32, f16 (computes in f32), q8 or q4 (block-quantized, int8 kernels, faster decode)",
+    )
+      .choices([...weightDtypes])
+      .default("f32"),
+  );
 }
 
 /** Adds --backend and --threads for commands that run a model. */

@@ -8,7 +8,6 @@ export interface AttentionContext {
   ops: GraphOps;
   config: ModelConfig;
   weights: WeightStore;
-  weightDtype: "f32" | "f16";
   /** float32 [tokens, headDim / 2]. */
   cos: string;
   sin: string;

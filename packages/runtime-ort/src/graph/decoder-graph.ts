@@ -8,13 +8,13 @@ import type { AttentionContext } from "./attention-context.js";
 import { buildEliteAttention } from "./elite-attention-graph.js";
 import { buildFullAttention } from "./full-attention-graph.js";
 import { graphDims, graphInputs, graphOutputs } from "./graph-names.js";
-import { GraphOps } from "./graph-ops.js";
+import { GraphOps, type WeightDtype } from "./graph-ops.js";
 import { GraphBuilder, type EncodedModel } from "../onnx/graph-builder.js";
 import { onnxDataType } from "../onnx/onnx-schema.js";
 
 export interface DecoderGraphOptions {
-  /** Storage type of the weights in the graph; ORT computes in float32 either way. */
-  weightDtype: "f32" | "f16";
+  /** Storage of the linear weights in the graph. */
+  weightDtype: WeightDtype;
 }
 
 export function buildDecoderGraph(model: LoadedModel, options: DecoderGraphOptions): EncodedModel {
@@ -22,10 +22,14 @@ export function buildDecoderGraph(model: LoadedModel, options: DecoderGraphOptio
   const { weightDtype } = options;
   const { hiddenSize, headDim, vocabSize, numLayers } = config;
   const graph = new GraphBuilder(model.elite === undefined ? "elitekv-decoder" : "elitekv-decoder-absorbed");
-  const ops = new GraphOps(graph);
+  const ops = new GraphOps(graph, weightDtype);
   const weight = (name: string) => {
     const tensor = weights.get(name);
-    return graph.weight(name, tensor.data, tensor.shape, weightDtype);
+    return graph.weight(name, tensor.data, tensor.shape, ops.floatStorage);
+  };
+  const project = (x: string, name: string) => {
+    const tensor = weights.get(name);
+    return ops.project(x, name, tensor.data, tensor.shape);
   };
 
   // Step 1: per-run inputs.
@@ -38,7 +42,6 @@ export function buildDecoderGraph(model: LoadedModel, options: DecoderGraphOptio
     ops,
     config,
     weights,
-    weightDtype,
     cos,
     sin,
     causalMask,
@@ -59,15 +62,25 @@ export function buildDecoderGraph(model: LoadedModel, options: DecoderGraphOptio
     hidden = graph.op("Add", [hidden, attention]);
 
     const mlpInput = ops.rmsNorm(hidden, weight(weightNames.ffnNorm(layer)), config.rmsNormEps);
-    const gate = ops.linear(mlpInput, weight(weightNames.gateProjection(layer)));
-    const up = ops.linear(mlpInput, weight(weightNames.upProjection(layer)));
-    hidden = graph.op("Add", [hidden, ops.linear(ops.swiglu(gate, up), weight(weightNames.downProjection(layer)))]);
+    const gate = project(mlpInput, weightNames.gateProjection(layer));
+    const up = project(mlpInput, weightNames.upProjection(layer));
+    hidden = graph.op("Add", [hidden, project(ops.swiglu(gate, up), weightNames.downProjection(layer))]);
   }
 
   // Step 3: only the requested rows go through the final norm and the output head.
   const rows = graph.op("Gather", [hidden, logitRows], { axis: 0 });
   const normalized = ops.rmsNorm(rows, weight(weightNames.finalNorm), config.rmsNormEps);
-  const head = weights.has(weightNames.outputHead) ? weight(weightNames.outputHead) : embedding;
-  graph.output(graphOutputs.logits, ops.linear(normalized, head), onnxDataType.float, [graphDims.rows, vocabSize]);
+  // A tied head reuses the float embedding table, unless the linear weights are quantized: then the
+  // head gets its own quantized copy and the table stays float for the lookup.
+  let logits: string;
+  if (weights.has(weightNames.outputHead)) {
+    logits = project(normalized, weightNames.outputHead);
+  } else if (weightDtype === "f32" || weightDtype === "f16") {
+    logits = ops.linear(normalized, embedding);
+  } else {
+    const table = weights.get(weightNames.tokenEmbedding);
+    logits = ops.project(normalized, "output_head_tied", table.data, table.shape);
+  }
+  graph.output(graphOutputs.logits, logits, onnxDataType.float, [graphDims.rows, vocabSize]);
   return graph.encode();
 }

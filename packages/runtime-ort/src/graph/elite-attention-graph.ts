@@ -12,14 +12,13 @@ import { graphDims, graphInputs, graphOutputs } from "./graph-names.js";
 import { onnxDataType } from "../onnx/onnx-schema.js";
 
 export function buildEliteAttention(context: AttentionContext, elite: EliteKvConfig, layer: number, input: string): string {
-  const { ops, config, weights, weightDtype } = context;
+  const { ops, config, weights } = context;
   const { graph } = ops;
   const { numHeads, numKvHeads, headDim, hiddenSize } = config;
   const groupSize = numHeads / numKvHeads;
   const r = elite.ropeChunksPerHead;
   const latentDim = elite.layers[layer].latentDim;
   const chunks = elite.layers[layer].ropeChunks;
-  const addWeight = (name: string, data: Float32Array, dims: number[]) => graph.weight(name, data, dims, weightDtype);
 
   const queryWeight = weights.get(weightNames.queryProjection(layer));
   const keyUp = weights.get(eliteWeightNames.keyUpProjection(layer));
@@ -31,21 +30,21 @@ export function buildEliteAttention(context: AttentionContext, elite: EliteKvCon
   // Step 1: projections. Rope queries [tokens, H, 2r], absorbed latent queries [tokens, H, d_c], rope
   // keys [tokens, G, 2r] and the latent [tokens, d_c]. With r = 0 there are no rope parts at all.
   const latentQuery = ops.reshape(
-    ops.linear(input, addWeight(`layers.${layer}.wq_latent`, absorbedQueryRows(queryWeight, keyUp, chunks, headDim, groupSize, latentDim), [numHeads * latentDim, hiddenSize])),
+    ops.project(input, `layers.${layer}.wq_latent`, absorbedQueryRows(queryWeight, keyUp, chunks, headDim, groupSize, latentDim), [numHeads * latentDim, hiddenSize]),
     [0, numHeads, latentDim],
   );
   const latentName = eliteWeightNames.latentDownProjection(layer);
-  const latent = ops.linear(input, addWeight(latentName, latentWeight.data, latentWeight.shape));
+  const latent = ops.project(input, latentName, latentWeight.data, latentWeight.shape);
   let rotatedQuery: string | undefined;
   let rotatedKey: string | undefined;
   let ropeKey: string | undefined;
   if (r > 0) {
     const ropeQuery = ops.reshape(
-      ops.linear(input, addWeight(`layers.${layer}.wq_rope`, ropeQueryRows(queryWeight, chunks, headDim, groupSize, r), [numHeads * 2 * r, hiddenSize])),
+      ops.project(input, `layers.${layer}.wq_rope`, ropeQueryRows(queryWeight, chunks, headDim, groupSize, r), [numHeads * 2 * r, hiddenSize]),
       [0, numHeads, 2 * r],
     );
     const ropeKeyName = eliteWeightNames.ropeKeyProjection(layer);
-    ropeKey = ops.reshape(ops.linear(input, addWeight(ropeKeyName, ropeKeyWeight.data, ropeKeyWeight.shape)), [0, numKvHeads, 2 * r]);
+    ropeKey = ops.reshape(ops.project(input, ropeKeyName, ropeKeyWeight.data, ropeKeyWeight.shape), [0, numKvHeads, 2 * r]);
 
     // Step 2: rotate the elite chunks only, with each head's own chunk frequencies.
     const queryChunks = Array.from({ length: numHeads }, (_, head) => chunks[Math.floor(head / groupSize)]).flat();
@@ -82,7 +81,7 @@ export function buildEliteAttention(context: AttentionContext, elite: EliteKvCon
   const attended = attendOverPastAndNew(context, pastScores, maskNewScores(context, newScores), pastLength, pastLatent, latent);
   const merged = ops.reshape(ops.transpose(ops.reshape(attended, [numHeads, -1, latentDim]), [1, 0, 2]), [-1, numHeads * latentDim]);
   const outputRows = absorbedOutputRows(outputWeight, valueUp, headDim, groupSize, latentDim, hiddenSize, numHeads);
-  return ops.linear(merged, addWeight(`layers.${layer}.wo_latent`, outputRows, [hiddenSize, numHeads * latentDim]));
+  return ops.project(merged, `layers.${layer}.wo_latent`, outputRows, [hiddenSize, numHeads * latentDim]);
 }
 
 /** Rotates x [tokens, heads, 2r] (chunk first dims, then second dims) by the frequencies of `chunkList` [heads · r]. */
@@ -109,22 +108,21 @@ function addCaptureOutputs(
   queryWeight: Tensor,
   keyUp: Tensor,
 ): void {
-  const { ops, config, weightDtype } = context;
+  const { ops, config } = context;
   const { graph } = ops;
   const { numHeads, numKvHeads, headDim } = config;
   const r = elite.ropeChunksPerHead;
   const chunks = elite.layers[layer].ropeChunks;
 
-  const queryName = graph.weight(weightNames.queryProjection(layer), queryWeight.data, queryWeight.shape, weightDtype);
-  const query = ops.reshape(ops.linear(input, queryName), [0, numHeads, headDim]);
+  const query = ops.reshape(ops.project(input, weightNames.queryProjection(layer), queryWeight.data, queryWeight.shape), [0, numHeads, headDim]);
   graph.output(graphOutputs.captureQuery(layer), query, onnxDataType.float, [graphDims.tokens, numHeads, headDim]);
 
   // A zero-width part (no nope dims at r = h/2, no rope dims at r = 0) is left out, because ONNX
   // Reshape cannot name a zero-width axis beside a copied one.
   const parts = ropeKey === undefined ? [] : [ropeKey];
   if (headDim > 2 * r) {
-    const keyUpName = graph.weight(eliteWeightNames.keyUpProjection(layer), keyUp.data, keyUp.shape, weightDtype);
-    parts.push(ops.reshape(ops.linear(latent, keyUpName), [0, numKvHeads, headDim - 2 * r]));
+    const nopeKey = ops.project(latent, eliteWeightNames.keyUpProjection(layer), keyUp.data, keyUp.shape);
+    parts.push(ops.reshape(nopeKey, [0, numKvHeads, headDim - 2 * r]));
   }
   const ordered = ops.reshape(ops.concat(parts, 2), [0, numKvHeads * headDim]);
 

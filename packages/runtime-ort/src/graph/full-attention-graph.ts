@@ -7,19 +7,19 @@ import { graphDims, graphInputs, graphOutputs } from "./graph-names.js";
 import { onnxDataType } from "../onnx/onnx-schema.js";
 
 export function buildFullAttention(context: AttentionContext, layer: number, input: string): string {
-  const { ops, config, weights, weightDtype } = context;
+  const { ops, config, weights } = context;
   const { graph } = ops;
   const { numHeads, numKvHeads, headDim } = config;
   const groupSize = numHeads / numKvHeads;
-  const weight = (name: string) => {
+  const project = (x: string, name: string) => {
     const tensor = weights.get(name);
-    return graph.weight(name, tensor.data, tensor.shape, weightDtype);
+    return ops.project(x, name, tensor.data, tensor.shape);
   };
 
   // Step 1: projections, in the "half" layout before rotation.
-  const query = ops.reshape(ops.linear(input, weight(weightNames.queryProjection(layer))), [0, numHeads, headDim]);
-  const key = ops.reshape(ops.linear(input, weight(weightNames.keyProjection(layer))), [0, numKvHeads, headDim]);
-  const value = ops.reshape(ops.linear(input, weight(weightNames.valueProjection(layer))), [0, numKvHeads, headDim]);
+  const query = ops.reshape(project(input, weightNames.queryProjection(layer)), [0, numHeads, headDim]);
+  const key = ops.reshape(project(input, weightNames.keyProjection(layer)), [0, numKvHeads, headDim]);
+  const value = ops.reshape(project(input, weightNames.valueProjection(layer)), [0, numKvHeads, headDim]);
   graph.output(graphOutputs.captureQuery(layer), query, onnxDataType.float, [graphDims.tokens, numHeads, headDim]);
   graph.output(graphOutputs.captureKey(layer), key, onnxDataType.float, [graphDims.tokens, numKvHeads, headDim]);
 
@@ -52,5 +52,5 @@ export function buildFullAttention(context: AttentionContext, layer: number, inp
 
   // Step 4: heads back to [tokens, numHeads · headDim], then the output projection.
   const merged = ops.reshape(ops.transpose(ops.concat(heads, 0), [1, 0, 2]), [-1, numHeads * headDim]);
-  return ops.linear(merged, weight(weightNames.outputProjection(layer)));
+  return project(merged, weightNames.outputProjection(layer));
 }

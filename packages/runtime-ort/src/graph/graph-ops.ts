@@ -1,12 +1,57 @@
 // Building blocks of the decoder graph on top of GraphBuilder: linear layers, RMSNorm, reshapes and the
 // rotation of "half"-layout chunk pairs, each a few standard ONNX operators.
 import type { GraphBuilder } from "../onnx/graph-builder.js";
+import { onnxDataType } from "../onnx/onnx-schema.js";
+import { quantizeBlockwise } from "../onnx/quantize-blockwise.js";
+
+/**
+ * Storage of the linear weights in the graph. "f32" and "f16" run a float32 GEMM (ORT folds f16
+ * weights to float32 when the session loads); "q8" and "q4" keep block-quantized codes and run
+ * MatMulNBits with int8 activations.
+ */
+export type WeightDtype = "f32" | "f16" | "q8" | "q4";
+
+export const weightDtypes: readonly WeightDtype[] = ["f32", "f16", "q8", "q4"];
+
+// Values per quantization block along K, and MatMulNBits' accuracy level 4 (int8 activations), the
+// fastest of its CPU kernels.
+const quantizationBlock = 32;
+const int8Accuracy = 4;
 
 export class GraphOps {
   private readonly shapes = new Map<string, string>();
   private readonly axes = new Map<string, string>();
 
-  constructor(readonly graph: GraphBuilder) {}
+  constructor(
+    readonly graph: GraphBuilder,
+    readonly weightDtype: WeightDtype,
+  ) {}
+
+  /** Storage of weights that are not linear layers (norms, the embedding table). */
+  get floatStorage(): "f32" | "f16" {
+    return this.weightDtype === "f16" ? "f16" : "f32";
+  }
+
+  /** x [tokens, in] times the linear weight `data` [out, in], stored as `weightDtype`. */
+  project(x: string, name: string, data: Float32Array, shape: readonly number[]): string {
+    const { graph } = this;
+    if (this.weightDtype === "f32" || this.weightDtype === "f16") return this.linear(x, graph.weight(name, data, shape, this.weightDtype));
+
+    const [n, k] = shape;
+    const bits = this.weightDtype === "q8" ? 8 : 4;
+    const quantized = quantizeBlockwise(data, n, k, bits, quantizationBlock);
+    const blocksPerRow = Math.ceil(k / quantizationBlock);
+    const inputs = [
+      x,
+      graph.raw(`${name}/codes`, quantized.codes, [n, blocksPerRow, (quantizationBlock * bits) / 8], onnxDataType.uint8),
+      graph.raw(`${name}/scales`, new Uint8Array(quantized.scales.buffer), [n * blocksPerRow], onnxDataType.float),
+    ];
+    if (quantized.zeroPoints !== undefined) {
+      inputs.push(graph.raw(`${name}/zero_points`, quantized.zeroPoints, [quantized.zeroPoints.length], onnxDataType.uint8));
+    }
+    const attributes = { K: k, N: n, bits, block_size: quantizationBlock, accuracy_level: int8Accuracy };
+    return graph.node("MatMulNBits", inputs, attributes, 1, "com.microsoft")[0];
+  }
 
   /** x [tokens, in] times a linear weight [out, in] → [tokens, out]. */
   linear(x: string, weight: string): string {

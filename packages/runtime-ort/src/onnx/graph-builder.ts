@@ -85,6 +85,13 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Adds an initializer of raw bytes (such as packed quantized codes) under `name` and returns the name. */
+  raw(name: string, bytes: Uint8Array, dims: readonly number[], dataType: OnnxDataType): string {
+    this.claim(name);
+    this.initializers.push({ name, dims: [...dims], dataType, bytes });
+    return name;
+  }
+
   /** Adds an int64 constant initializer and returns its name. */
   int64(values: readonly number[], dims: readonly number[] = [values.length], hint = "int64"): string {
     const name = this.fresh(hint);

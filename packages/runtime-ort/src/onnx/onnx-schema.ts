@@ -5,6 +5,7 @@ import protobuf from "protobufjs";
 /** ONNX TensorProto.DataType values used here. */
 export const onnxDataType = {
   float: 1,
+  uint8: 2,
   int32: 6,
   int64: 7,
   float16: 10,
