@@ -10,6 +10,7 @@ import { registerEvalCommand } from "./commands/eval-command.js";
 import { registerFetchCommand } from "./commands/fetch-command.js";
 import { registerGenerateCommand } from "./commands/generate-command.js";
 import { registerInfoCommand } from "./commands/info-command.js";
+import { registerSweepCommand } from "./commands/sweep-command.js";
 
 /**
  * Builds the program. Commander errors are thrown as CommanderError instead of exiting the process,
@@ -36,5 +37,6 @@ export function createProgram(io: CliIo): Command {
   registerAnalyzeCommand(program, io);
   registerConvertCommand(program, io);
   registerDemoCommand(program, io);
+  registerSweepCommand(program, io);
   return program;
 }
