@@ -41,6 +41,16 @@ export interface JointLowRankFactors {
 /** Matrices whose smaller side exceeds this use the randomized SVD; smaller ones use the exact Jacobi SVD. */
 export const exactSvdMaxDim = 512;
 
+/**
+ * With a matmul provider given, matrices whose smaller side exceeds this already use the randomized SVD:
+ * its products then run fast, while the Jacobi SVD stays in TypeScript (about 3 s for 576 × 384).
+ */
+export const providedMatmulExactSvdMaxDim = 128;
+
+// Settings of the randomized SVD. Eight power iterations leave, on SmolLM2's joint key/value matrices,
+// under 0.1% more residual energy than the exact truncation at ranks 72 and 144 (measured once).
+const randomizedSvdOptions = { powerIterations: 8, oversampling: 20, seed: 1 } as const;
+
 /** Factors `jointMatrix` (D × N) into A (D × latentDim) and B (latentDim × N). */
 export async function decomposeJointLowRank(
   jointMatrix: Matrix,
@@ -86,7 +96,8 @@ export async function decomposeJointLowRank(
 }
 
 async function truncatedSvd(matrix: Matrix, rank: number, matmul: MatmulProvider | undefined): Promise<SvdResult> {
-  if (Math.min(matrix.rows, matrix.cols) > exactSvdMaxDim) return randomizedSvd(matrix, rank, { matmul });
+  const exactLimit = matmul === undefined ? exactSvdMaxDim : providedMatmulExactSvdMaxDim;
+  if (Math.min(matrix.rows, matrix.cols) > exactLimit) return randomizedSvd(matrix, rank, { ...randomizedSvdOptions, matmul });
 
   const full = svd(matrix);
   const u = { rows: full.u.rows, cols: rank, data: new Float64Array(full.u.rows * rank) };

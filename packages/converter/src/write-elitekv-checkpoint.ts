@@ -20,6 +20,7 @@ import {
   writeSafetensors,
   type EliteKvAllocation,
   type EliteKvRankingProvenance,
+  type EliteKvRecovery,
   type EliteKvStorageDtype,
   type EliteKvSvdMode,
 } from "@elitekv/models";
@@ -34,6 +35,8 @@ export interface CheckpointProvenance {
   svd: EliteKvSvdMode;
   /** How r and d_c were chosen; omitted when the caller gave them. */
   allocation?: EliteKvAllocation;
+  /** How the weights were refitted after conversion; omitted for a plain conversion. */
+  recovery?: EliteKvRecovery;
 }
 
 export interface WriteCheckpointInput {
@@ -83,6 +86,7 @@ export async function writeEliteKvCheckpoint(dir: string, input: WriteCheckpoint
     ranking: input.provenance.ranking,
     sourceSha256: input.provenance.sourceSha256,
     allocation: input.provenance.allocation,
+    recovery: input.provenance.recovery,
   });
   if (!/^[0-9a-f]{64}$/.test(manifest.sourceSha256)) {
     throw new InvalidArgumentError(`sourceSha256 must be 64 lowercase hex digits, got ${JSON.stringify(manifest.sourceSha256)}`, {

@@ -2,6 +2,7 @@ import { createMatrix, createRandom, frobeniusNorm, multiply, referenceMatmul, s
 import { describe, expect, it } from "vitest";
 
 import { decomposeJointLowRank, exactSvdMaxDim } from "../src/index.js";
+import { providedMatmulExactSvdMaxDim } from "../src/joint-low-rank-decomposition.js";
 
 function randomMatrix(rows: number, cols: number, seed: number): Matrix {
   const random = createRandom(seed);
@@ -37,6 +38,27 @@ describe("decomposeJointLowRank", () => {
     expect(factors.up.cols).toBe(cols);
     expect(frobeniusNorm(subtract(lowRank, multiply(factors.down, factors.up))) / frobeniusNorm(lowRank)).toBeLessThan(1e-9);
     expect(matmul.calls).toBeGreaterThan(0);
+  });
+
+  it("takes the randomized SVD with a provider", async () => {
+    // A decaying spectrum, as in real weights: singular values 1, 0.9, 0.81, ...
+    const size = providedMatmulExactSvdMaxDim + 32;
+    const left = randomMatrix(size + 20, size, 7);
+    const right = randomMatrix(size, size, 8);
+    for (let i = 0; i < size; i++) {
+      for (let j = 0; j < size; j++) right.data[i * size + j] *= 0.9 ** i;
+    }
+    const matrix = multiply(left, right);
+    const matmul = countingMatmul();
+
+    const fast = await decomposeJointLowRank(matrix, 20, { svd: "weight", matmul });
+    const exact = await decomposeJointLowRank(matrix, 20, { svd: "weight" });
+
+    expect(matmul.calls).toBeGreaterThan(0);
+    const fastResidual = frobeniusNorm(subtract(matrix, multiply(fast.down, fast.up)));
+    const exactResidual = frobeniusNorm(subtract(matrix, multiply(exact.down, exact.up)));
+    expect(fastResidual).toBeGreaterThanOrEqual(exactResidual * (1 - 1e-9));
+    expect(fastResidual / exactResidual).toBeLessThan(1.001);
   });
 
   it("gives orthonormal down columns for the weight SVD", async () => {
