@@ -10,6 +10,7 @@ import { registerEvalCommand } from "./commands/eval-command.js";
 import { registerFetchCommand } from "./commands/fetch-command.js";
 import { registerGenerateCommand } from "./commands/generate-command.js";
 import { registerInfoCommand } from "./commands/info-command.js";
+import { registerRecoverCommand } from "./commands/recover-command.js";
 import { registerSweepCommand } from "./commands/sweep-command.js";
 
 /**
@@ -37,6 +38,7 @@ export function createProgram(io: CliIo): Command {
   registerAnalyzeCommand(program, io);
   registerConvertCommand(program, io);
   registerDemoCommand(program, io);
+  registerRecoverCommand(program, io);
   registerSweepCommand(program, io);
   return program;
 }

@@ -43,6 +43,30 @@ export interface EliteKvAllocation {
   candidates: EliteKvAllocationCandidate[];
 }
 
+/** Calibration loss of one layer's attention block against the base model's block on the same inputs. */
+export interface EliteKvRecoveryLayer {
+  layer: number;
+  /** ‖Y − Ŷ‖²_F / ‖Y‖²_F over the calibration tokens before recovery, Y the base block output. */
+  lossBefore: number;
+  /** The same relative squared error after recovery. */
+  lossAfter: number;
+}
+
+/** Record of the refit of the converted weights to the base model; every number comes from calibration text. */
+export interface EliteKvRecovery {
+  method: "layerwise" | "distill" | "both";
+  /** Label of the calibration text. */
+  text: string;
+  /** Calibration ids fitted on: windows × seqLen. */
+  tokens: number;
+  /** Ids per calibration window. */
+  seqLen: number;
+  /** Adam steps per layer; 0 when only closed-form least squares ran. */
+  steps: number;
+  seed: number;
+  layers: EliteKvRecoveryLayer[];
+}
+
 export interface EliteKvManifestLayer {
   latentDim: number;
   /** Elite chunk indices per KV head, in ranking order. */
@@ -71,6 +95,8 @@ export interface EliteKvManifest {
   sourceSha256: string;
   /** Absent in checkpoints written before the allocation search existed. */
   allocation?: EliteKvAllocation;
+  /** Present only in checkpoints written by `elitekv recover`. */
+  recovery?: EliteKvRecovery;
 }
 
 export interface EliteKvManifestInput {
@@ -81,6 +107,7 @@ export interface EliteKvManifestInput {
   ranking: EliteKvRankingProvenance;
   sourceSha256: string;
   allocation?: EliteKvAllocation;
+  recovery?: EliteKvRecovery;
 }
 
 /** Returns the whole-model cache ratio Σ(2·G·r + d_c) / (L·2·G·h). */
@@ -112,6 +139,7 @@ export function buildEliteKvManifest(input: EliteKvManifestInput): EliteKvManife
     ranking: { strategy: input.ranking.strategy, calibration: { ...input.ranking.calibration } },
     sourceSha256: input.sourceSha256,
     ...(input.allocation === undefined ? {} : { allocation: structuredClone(input.allocation) }),
+    ...(input.recovery === undefined ? {} : { recovery: structuredClone(input.recovery) }),
   };
 }
 

@@ -14,6 +14,8 @@ export {
   type EliteKvManifestInput,
   type EliteKvManifestLayer,
   type EliteKvRankingProvenance,
+  type EliteKvRecovery,
+  type EliteKvRecoveryLayer,
   type EliteKvStorageDtype,
   type EliteKvSvdMode,
 } from "./elitekv-manifest.js";

@@ -20,6 +20,7 @@ import {
   type EliteKvManifest,
   type EliteKvManifestElite,
   type EliteKvManifestLayer,
+  type EliteKvRecovery,
 } from "./elitekv-manifest.js";
 
 type JsonObject = Record<string, unknown>;
@@ -69,6 +70,7 @@ export function parseEliteKvManifest(json: unknown, file: string): EliteKvManife
   }
 
   const allocation = root.allocation === undefined ? undefined : parseAllocation(root.allocation, fail);
+  const recovery = root.recovery === undefined ? undefined : parseRecovery(root.recovery, baseConfig.numLayers, fail);
 
   return {
     formatVersion: eliteKvFormatVersion,
@@ -79,7 +81,46 @@ export function parseEliteKvManifest(json: unknown, file: string): EliteKvManife
     ranking: { strategy: ranking.strategy, calibration: calibration as EliteKvCalibration },
     sourceSha256,
     ...(allocation === undefined ? {} : { allocation }),
+    ...(recovery === undefined ? {} : { recovery }),
   };
+}
+
+function parseRecovery(value: unknown, numLayers: number, fail: Fail): EliteKvRecovery {
+  const raw = expectObject(value, "recovery", fail);
+  if (raw.method !== "layerwise" && raw.method !== "distill" && raw.method !== "both") {
+    throw fail("recovery.method", `recovery.method must be "layerwise", "distill" or "both", got ${describe(raw.method)}`);
+  }
+  if (typeof raw.text !== "string") throw fail("recovery.text", `recovery.text must be a string, got ${describe(raw.text)}`);
+  const integer = (key: string, min: number) => {
+    const field = raw[key];
+    if (typeof field !== "number" || !Number.isSafeInteger(field) || field < min) {
+      throw fail(`recovery.${key}`, `recovery.${key} must be an integer of at least ${min}, got ${describe(field)}`);
+    }
+    return field;
+  };
+  const tokens = integer("tokens", 0);
+  const seqLen = integer("seqLen", 1);
+  const steps = integer("steps", 0);
+  const seed = integer("seed", Number.MIN_SAFE_INTEGER);
+
+  if (!Array.isArray(raw.layers)) throw fail("recovery.layers", `recovery.layers must be an array, got ${describe(raw.layers)}`);
+  const seen = new Set<number>();
+  const layers = raw.layers.map((entry: unknown, index: number) => {
+    const field = `recovery.layers[${index}]`;
+    const layer = expectObject(entry, field, fail);
+    if (typeof layer.layer !== "number" || !Number.isSafeInteger(layer.layer) || layer.layer < 0 || layer.layer >= numLayers || seen.has(layer.layer)) {
+      throw fail(`${field}.layer`, `${field}.layer must be a layer index in 0..${numLayers - 1} listed once, got ${describe(layer.layer)}`);
+    }
+    seen.add(layer.layer);
+    for (const key of ["lossBefore", "lossAfter"]) {
+      const loss = layer[key];
+      if (typeof loss !== "number" || !Number.isFinite(loss) || loss < 0) {
+        throw fail(`${field}.${key}`, `${field}.${key} must be a finite non-negative number, got ${describe(loss)}`);
+      }
+    }
+    return { layer: layer.layer, lossBefore: layer.lossBefore as number, lossAfter: layer.lossAfter as number };
+  });
+  return { method: raw.method, text: raw.text, tokens, seqLen, steps, seed, layers };
 }
 
 function parseAllocation(value: unknown, fail: Fail): EliteKvAllocation {

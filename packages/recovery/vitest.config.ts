@@ -1,0 +1,3 @@
+import { elitekvVitestConfig } from "@elitekv/vitest-config";
+
+export default elitekvVitestConfig();
