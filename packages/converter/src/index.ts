@@ -11,7 +11,7 @@ export {
   type SvdMode,
 } from "./joint-low-rank-decomposition.js";
 export { accumulateCovariance } from "./accumulate-covariance.js";
-export { ropeChunkCandidates } from "./rope-chunk-candidates.js";
+export { defaultRuleMultiples, ropeChunkCandidates } from "./rope-chunk-candidates.js";
 export {
   convertModel,
   type ConvertedModel,

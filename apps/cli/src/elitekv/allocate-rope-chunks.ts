@@ -10,6 +10,8 @@ import { withSession, type BackendName } from "../model/with-session.js";
 
 export interface AllocationSearchRequest {
   ratio: number;
+  /** Multiples of the rule's r to try; defaults to the converter's defaultRuleMultiples. */
+  multiples?: readonly number[];
   svd: SvdMode;
   covariances?: Matrix[];
   matmul?: MatmulProvider;
@@ -36,7 +38,7 @@ export async function searchRopeChunks(
   request: AllocationSearchRequest,
   onProgress: ProgressListener,
 ): Promise<AllocationSearchResult> {
-  const candidates = ropeChunkCandidates(model.config, request.ratio);
+  const candidates = ropeChunkCandidates(model.config, request.ratio, request.multiples);
   const window = Math.min(scoringWindow, model.config.maxPositionEmbeddings, request.ids.length);
   const ids = request.ids.slice(-Math.min(request.ids.length, scoringWindows * window));
   const started = Date.now();

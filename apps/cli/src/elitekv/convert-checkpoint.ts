@@ -34,6 +34,8 @@ export interface ConvertCheckpointRequest {
    * lowest perplexity on the calibration ids). Ignored for an explicit (r, d_c). Defaults to "rule".
    */
   allocation?: "rule" | "search";
+  /** Multiples of the rule's r that the search tries; defaults to the converter's defaultRuleMultiples. */
+  allocationMultiples?: readonly number[];
   /** Label of the covariance calibration text, stored in the provenance. */
   calibrationLabel?: string;
   dtype: EliteKvStorageDtype;
@@ -106,6 +108,7 @@ export async function convertCheckpoint(
         request.ranking,
         {
           ratio: request.target.ratio,
+          multiples: request.allocationMultiples,
           svd: request.svd,
           covariances,
           matmul,

@@ -23,6 +23,8 @@ export interface DemoPlan {
   covarianceText: string;
   covarianceTokens: number;
   ratio: number;
+  /** Multiples of the ratio rule's r that the allocation search tries. */
+  allocationMultiples: readonly number[];
   evalText: string;
   evalWindow: number;
   evalWindows: number;
@@ -41,6 +43,8 @@ export const fullDemoPlan: DemoPlan = {
   covarianceText: "sotu:1970-1989",
   covarianceTokens: 4096,
   ratio: 0.25,
+  // Three splits instead of the converter's five keep the search to about two minutes on ORT.
+  allocationMultiples: [1, 2, 3],
   evalText: "sotu:2019-2021",
   evalWindow: 512,
   evalWindows: 4,
@@ -116,6 +120,7 @@ export async function runDemo(request: DemoRequest, onProgress: ProgressListener
       calibrationIds: covariance.ids,
       calibrationLabel: covariance.description,
       allocation: "search",
+      allocationMultiples: plan.allocationMultiples,
       dtype: "f32",
       overwrite: true,
       out: join(workDir, `elitekv-${Math.round(plan.ratio * 100)}`),
