@@ -77,7 +77,10 @@ export class OrtSession implements InferenceSession {
       for (let offset = 0; offset < tokens.length; offset += this.chunkTokens) {
         const chunk = tokens.slice(offset, offset + this.chunkTokens);
         const isLast = offset + chunk.length === tokens.length;
-        const rows = logits === "all" ? chunk.length : isLast ? 1 : 0;
+        // Logits rows of this chunk: all of them, or only the last row of the last chunk.
+        let rows = 0;
+        if (logits === "all") rows = chunk.length;
+        else if (isLast) rows = 1;
         const result = await this.runChunk(chunk, startPosition + offset, rows, capturedLayers, options.capture?.attentionInput === true);
         if (this.resetCount === resetCount) this.cache.setLength(startPosition + offset + chunk.length);
 

@@ -1,4 +1,4 @@
-// The attention block of a converted (EliteKV) layer in absorbed form. The cache holds per token the
+// The attention block of a converted (EliteKV) layer in absorbed form. The cache stores per token the
 // rotated elite keys of every KV head (2r values each) and one latent c (d_c values). A query head i of
 // KV head g scores a cached token as
 //   q_rope,i · k_rope,g  +  q_nope,i · (W_uk,g c)  =  q_rope,i · k_rope,g  +  (M_i x) · c,
@@ -132,7 +132,7 @@ function addCaptureOutputs(
 }
 
 /**
- * Indices into [tokens, G · h] rows whose head g holds its rope dims then its nope dims, that put every
+ * Indices into [tokens, G · h] rows in which head g lists its rope dims, then its nope dims, that put every
  * head's dims back in natural order.
  */
 function naturalOrderIndices(chunks: readonly (readonly number[])[], headDim: number, r: number): number[] {

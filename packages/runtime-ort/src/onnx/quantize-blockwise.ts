@@ -7,6 +7,8 @@
 //           nibble first.
 // A last block shorter than blockSize is padded with zero codes, which ORT ignores beyond K.
 
+import { InvalidArgumentError } from "@elitekv/core";
+
 export type QuantizedBits = 4 | 8;
 
 export interface BlockwiseQuantized {
@@ -25,7 +27,9 @@ export interface BlockwiseQuantized {
 }
 
 export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bits: QuantizedBits, blockSize: number): BlockwiseQuantized {
-  if (weight.length !== n * k) throw new Error(`weight has ${weight.length} values, expected ${n} x ${k}`);
+  if (weight.length !== n * k) {
+    throw new InvalidArgumentError(`the weight has ${weight.length} values, expected ${n} x ${k} = ${n * k}`, { field: "weight" });
+  }
   const blocksPerRow = Math.ceil(k / blockSize);
   const blobBytes = (blockSize * bits) / 8;
   const codes = new Uint8Array(n * blocksPerRow * blobBytes);
