@@ -8,7 +8,7 @@ import { maxAbsDifference } from "@elitekv/vitest-config/matchers";
 import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { collectCovariances } from "../src/elitekv/collect-covariances.js";
+import { collectCovariances } from "@elitekv/converter";
 
 /** Returns Σ over ids of x xᵀ with x = RMSNorm(embedding row) ⊙ attention norm weight of layer 0, in float64. */
 function layerZeroCovariance(model: LoadedModel, ids: readonly number[]): Float64Array {

@@ -11,6 +11,7 @@ export {
   type SvdMode,
 } from "./joint-low-rank-decomposition.js";
 export { accumulateCovariance } from "./accumulate-covariance.js";
+export { collectCovariances, type CovarianceOptions } from "./collect-covariances.js";
 export { defaultRuleMultiples, ropeChunkCandidates } from "./rope-chunk-candidates.js";
 export {
   convertModel,

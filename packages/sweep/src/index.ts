@@ -4,7 +4,7 @@ export { runSweep, type SweepCalibration, type SweepEvaluation, type SweepReques
 export { planSweepCells, sweepCellLabel, svdModes, type SweepCell, type SweepGrid } from "./sweep-plan.js";
 export { withBackendSessions, type SweepRuntime } from "./sweep-runtime.js";
 export type { SweepRow } from "./compare-cells.js";
-export { collectCovariances, type CovarianceOptions } from "./collect-covariances.js";
+export { collectCovariances, type CovarianceOptions } from "@elitekv/converter";
 export { defaultSessionMemoryBudget, modelsPerPass, weightBytes } from "./models-per-pass.js";
 export { checkTextsDisjoint, defaultOverlapLength, findSharedRun, type SharedRun, type TextExtent } from "./text-overlap.js";
 export {

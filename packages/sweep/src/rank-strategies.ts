@@ -2,8 +2,8 @@
 // session of the base model. Every later conversion reuses these, whatever its ratio or SVD mode.
 import type { LoadedModel, Matrix, ProgressEvent, ProgressListener } from "@elitekv/core";
 import { analyzeModel, type RankingStrategy, type RopeliteRanking } from "@elitekv/ropelite";
+import { collectCovariances } from "@elitekv/converter";
 
-import { collectCovariances } from "./collect-covariances.js";
 import { withBackendSessions, type SweepRuntime } from "./sweep-runtime.js";
 
 export interface RankingPhaseRequest {

@@ -15,7 +15,7 @@ import { createCpuBackend } from "@elitekv/runtime-cpu";
 import { hasShared, sharedPath } from "@elitekv/vitest-config/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { collectCovariances } from "../src/collect-covariances.js";
+import { collectCovariances } from "@elitekv/converter";
 import { modelsPerPass, weightBytes } from "../src/models-per-pass.js";
 import { runSweep, type SweepRequest, type SweepResult } from "../src/run-sweep.js";
 import type { SweepRuntime } from "../src/sweep-runtime.js";

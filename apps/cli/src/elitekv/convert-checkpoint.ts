@@ -9,14 +9,13 @@ import {
   type Matrix,
   type ProgressListener,
 } from "@elitekv/core";
-import { convertModel, writeEliteKvCheckpoint, type ConversionTarget, type ConvertedModel, type SvdMode } from "@elitekv/converter";
+import { collectCovariances, convertModel, writeEliteKvCheckpoint, type ConversionTarget, type ConvertedModel, type SvdMode } from "@elitekv/converter";
 import { fileSha256, type EliteKvAllocation, type EliteKvStorageDtype } from "@elitekv/models";
 import { fingerprintModelFiles, type RopeliteRanking } from "@elitekv/ropelite";
 import { createOrtMatmul } from "@elitekv/runtime-ort";
 
 import { withSession, type BackendName } from "../model/with-session.js";
 import { searchRopeChunks } from "./allocate-rope-chunks.js";
-import { collectCovariances } from "./collect-covariances.js";
 
 export interface ConvertCheckpointRequest {
   ranking: RopeliteRanking;

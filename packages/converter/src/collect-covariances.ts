@@ -1,11 +1,18 @@
-// Per-layer Xᵀ X of the attention inputs over calibration text, the input of the activation-aware SVD.
-import { BackendFailureError, createMatrix, type InferenceSession, type MatmulProvider, type Matrix, type ProgressListener } from "@elitekv/core";
-import { accumulateCovariance } from "@elitekv/converter";
+// Per-layer Xᵀ X of the attention inputs over calibration ids, the input of the activation-aware SVD.
+import {
+  BackendFailureError,
+  createMatrix,
+  type InferenceSession,
+  type MatmulProvider,
+  type Matrix,
+  type ProgressListener,
+} from "@elitekv/core";
+import { accumulateCovariance } from "./accumulate-covariance.js";
 
 export interface CovarianceOptions {
   /** Ids per prefill. The session must hold this many positions. */
   window: number;
-  /** Runs Xᵀ X as one product per layer and window; without it a float64 loop sums the upper triangle. */
+  /** Computes Xᵀ X as one product per layer and window. Without it, a float64 loop sums the upper triangle. */
   matmul?: MatmulProvider;
   onProgress: ProgressListener;
 }
@@ -13,16 +20,16 @@ export interface CovarianceOptions {
 const task = "covariance";
 
 /**
- * Returns one hidden × hidden Xᵀ X per layer, summed over `ids` cut into consecutive windows. Every
- * window is one prefill with capture of all layers, so every id adds its attention input to each layer once. A final partial
- * window is still captured, because covariances need no next-token target.
+ * Returns one hidden × hidden Xᵀ X per layer, summed over `ids` cut into consecutive windows. Each
+ * window is one prefill that captures the attention input of every layer. A final partial window is
+ * captured too, because covariances need no next-token target.
  */
 export async function collectCovariances(session: InferenceSession, ids: readonly number[], options: CovarianceOptions): Promise<Matrix[]> {
   const { numLayers, hiddenSize } = session.config;
   const covariances: Matrix[] = [];
   const windows = Math.ceil(ids.length / options.window);
   const started = Date.now();
-  options.onProgress({ type: "start", task, total: windows, unit: "window", message: `Xᵀ X of ${ids.length} tokens` });
+  options.onProgress({ type: "start", task, total: windows, unit: "windows", message: `Xᵀ X of ${ids.length} tokens` });
 
   for (let w = 0; w < windows; w++) {
     const windowIds = ids.slice(w * options.window, (w + 1) * options.window);
@@ -46,7 +53,7 @@ export async function collectCovariances(session: InferenceSession, ids: readonl
           ? accumulateCovariance(data, tokens, hiddenSize, covariances[layer])
           : await addProduct(options.matmul, data, tokens, hiddenSize, covariances[layer]);
     }
-    options.onProgress({ type: "advance", task, current: w + 1, total: windows, unit: "window" });
+    options.onProgress({ type: "advance", task, current: w + 1, total: windows, unit: "windows" });
   }
   session.reset();
 
