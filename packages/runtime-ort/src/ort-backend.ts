@@ -20,7 +20,7 @@ export interface OrtBackendOptions {
    * bound.
    */
   weightDtype?: WeightDtype;
-  /** Most tokens per graph run; longer prefills run in chunks. Defaults to 256. */
+  /** Maximum tokens per graph run; longer prefills run in chunks. Defaults to 256. */
   chunkTokens?: number;
   /**
    * Lets ORT's idle worker threads spin between operators instead of sleeping. Defaults to false: a

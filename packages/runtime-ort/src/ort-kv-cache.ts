@@ -85,28 +85,28 @@ export class OrtKvCache implements KvCache {
     this.storedTokens = length;
   }
 
-  /** The first `length` positions of one head's keys, [length, keyWidth]. */
+  /** Returns a view of the first `length` positions of one head's keys, [length, keyWidth]. */
   pastKeys(layer: number, kvHead: number, length: number): Float32Array {
     const { keys, keyWidth } = this.layers[layer];
     const start = kvHead * this.capacity * keyWidth;
     return keys.subarray(start, start + length * keyWidth);
   }
 
-  /** The first `length` positions of one head's values, or of the shared latent, [length, valueWidth]. */
+  /** Returns a view of the first `length` positions of one head's values, or of the shared latent. */
   pastValues(layer: number, kvHead: number, length: number): Float32Array {
     const { values, valueWidth, sharedValues } = this.layers[layer];
     const start = sharedValues ? 0 : kvHead * this.capacity * valueWidth;
     return values.subarray(start, start + length * valueWidth);
   }
 
-  /** The `tokens` positions from `start` of one head's keys: the preallocated output ORT writes into. */
+  /** Returns a view of `tokens` positions from `start` of one head's keys, which ORT writes as an output. */
   newKeys(layer: number, kvHead: number, start: number, tokens: number): Float32Array {
     const { keys, keyWidth } = this.layers[layer];
     const offset = (kvHead * this.capacity + start) * keyWidth;
     return keys.subarray(offset, offset + tokens * keyWidth);
   }
 
-  /** The `tokens` positions from `start` of one head's values, or of the shared latent. */
+  /** Returns a view of `tokens` positions from `start` of one head's values, or of the shared latent. */
   newValues(layer: number, kvHead: number, start: number, tokens: number): Float32Array {
     const { values, valueWidth, sharedValues } = this.layers[layer];
     const offset = ((sharedValues ? 0 : kvHead * this.capacity) + start) * valueWidth;

@@ -115,7 +115,7 @@ export class GraphOps {
     return this.concat([rotatedA, rotatedB], rank - 1);
   }
 
-  /** A float32 scalar constant, shared by value. */
+  /** Returns a float32 scalar constant, created once per value. */
   scalar(value: number): string {
     const key = `f:${value}`;
     let name = this.shapes.get(key);
@@ -126,7 +126,7 @@ export class GraphOps {
     return name;
   }
 
-  /** A 1-D int64 constant, shared by value. */
+  /** Returns a 1-D int64 constant, created once per value. */
   int64Constant(values: readonly number[]): string {
     const key = values.join(",");
     let name = this.axes.get(key);

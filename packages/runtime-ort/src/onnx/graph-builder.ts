@@ -215,7 +215,7 @@ function toFloat16(data: Float32Array): Uint16Array {
 }
 
 /**
- * The `externalData` session option for an encoded model. ORT rejects an empty external data buffer,
+ * Returns the `externalData` session option for an encoded model. ORT rejects an empty external data buffer,
  * so a model whose initializers are all inline gets none.
  */
 export function externalDataEntries(encoded: EncodedModel): { path: string; data: Uint8Array }[] {
