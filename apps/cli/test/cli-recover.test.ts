@@ -24,8 +24,9 @@ interface RecoverJson {
   tokens: number;
   windows: number;
   seqLen: number;
-  steps: number;
+  layerSteps: number;
   layers: Array<{ layer: number; lossBefore: number; lossAfter: number; resumed: boolean }>;
+  distillation?: { steps: number; learningRate: number; klBefore: number; klAfter: number };
 }
 
 describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
@@ -66,6 +67,13 @@ describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
     await rm(scratch, { recursive: true, force: true });
   });
 
+  async function compare(model: string) {
+    const args = ["eval", "compare", "--base", baseModel, "--model", model, "--text", evaluation, "--window", "256", "--json", "--quiet"];
+    const comparison = await runElitekv(args, 120_000);
+    expect(comparison.code, comparison.stderr).toBe(0);
+    return JSON.parse(comparison.stdout) as { base: { ppl: number }; model: { ppl: number }; cacheRatio: number };
+  }
+
   function recoverArgs(out: string, extra: string[] = []): string[] {
     return ["recover", "--base", baseModel, "--model", converted, "--text", calibration, "--tokens", "2048", "--seq-len", "128", ...extra, "--out", out];
   }
@@ -96,12 +104,6 @@ describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
     });
     expect(manifest.sourceSha256).toBe(JSON.parse(readFileSync(join(converted, "elitekv.json"), "utf8")).sourceSha256);
 
-    const compare = async (model: string) => {
-      const args = ["eval", "compare", "--base", baseModel, "--model", model, "--text", evaluation, "--window", "256", "--json", "--quiet"];
-      const comparison = await runElitekv(args, 120_000);
-      expect(comparison.code, comparison.stderr).toBe(0);
-      return JSON.parse(comparison.stdout) as { base: { ppl: number }; model: { ppl: number }; cacheRatio: number };
-    };
     const before = await compare(converted);
     const after = await compare(out);
     expect(after.cacheRatio).toBe(0.25);
@@ -111,7 +113,7 @@ describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
 
   it("resumes after a kill", async () => {
     const out = join(scratch, "resumed");
-    const args = [...recoverArgs(out, ["--steps", "40"])];
+    const args = [...recoverArgs(out, ["--layer-steps", "40"])];
 
     // Kill the process as soon as it reports layer 0 finished; progress goes to stderr as JSON lines.
     const killed = await new Promise<string>((resolve, reject) => {
@@ -140,16 +142,65 @@ describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
     expect(run.code, run.stderr).toBe(0);
     const result = JSON.parse(run.stdout) as RecoverJson;
     expect(result.layers.map((layer) => layer.resumed)).toEqual([true, false]);
-    expect(result.steps).toBe(40);
+    expect(result.layerSteps).toBe(40);
     expect(run.stderr).toMatch(/resuming: layers 0\.\.0 read from/);
     expect(existsSync(`${out}.partial`)).toBe(false);
   }, 240_000);
 
-  it("rejects distillation as not implemented", async () => {
-    const run = await runElitekvInProcess(recoverArgs(join(scratch, "distill"), ["--method", "distill"]));
+  it("distills a checkpoint", async () => {
+    const out = join(scratch, "distilled");
+    const run = await runElitekv([...recoverArgs(out, ["--method", "distill", "--steps", "40", "--lr", "0.001"]), "--json", "--quiet"], 180_000);
+    expect(run.code, run.stderr).toBe(0);
+
+    const result = JSON.parse(run.stdout) as RecoverJson;
+    expect(result.method).toBe("distill");
+    expect(result.layers).toEqual([]);
+    expect(result.layerSteps).toBe(0);
+    expect(result.distillation?.steps).toBe(40);
+    expect(result.distillation?.learningRate).toBe(0.001);
+    expect(result.distillation!.klAfter).toBeLessThan(result.distillation!.klBefore);
+
+    const manifest = JSON.parse(readFileSync(join(out, "elitekv.json"), "utf8"));
+    expect(manifest.recovery).toEqual({
+      method: "distill",
+      text: result.text,
+      tokens: 2048,
+      seqLen: 128,
+      steps: 0,
+      seed: 0,
+      layers: [],
+      distillation: result.distillation,
+    });
+
+    const before = await compare(converted);
+    const after = await compare(out);
+    expect(after.model.ppl).toBeLessThan(before.model.ppl);
+  }, 360_000);
+
+  it("runs both methods in order", async () => {
+    const out = join(scratch, "both");
+    const run = await runElitekv([...recoverArgs(out, ["--method", "both", "--steps", "20", "--lr", "0.001"]), "--json", "--quiet"], 180_000);
+    expect(run.code, run.stderr).toBe(0);
+
+    const result = JSON.parse(run.stdout) as RecoverJson;
+    expect(result.method).toBe("both");
+    expect(result.layers.map((layer) => layer.layer)).toEqual([0, 1]);
+    expect(result.distillation?.steps).toBe(20);
+    const manifest = JSON.parse(readFileSync(join(out, "elitekv.json"), "utf8"));
+    expect(manifest.recovery.method).toBe("both");
+    expect(manifest.recovery.layers).toHaveLength(2);
+
+    // The distillation starts from the layer-wise fit, whose KL is already below the conversion's.
+    const distilledOnly = JSON.parse(readFileSync(join(scratch, "distilled", "elitekv.json"), "utf8")).recovery.distillation;
+    expect(result.distillation!.klBefore).toBeLessThan(distilledOnly.klBefore);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  }, 360_000);
+
+  it("rejects --steps for the layer-wise method", async () => {
+    const run = await runElitekvInProcess(recoverArgs(join(scratch, "layer-steps"), ["--steps", "5"]));
 
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/--method distill is not implemented yet; use --method layerwise/);
+    expect(run.stderr).toMatch(/--steps sets the distillation of --method distill or both; for the per-layer Adam steps of --method layerwise use --layer-steps/);
   });
 
   it("rejects a non-empty out folder", async () => {
@@ -184,9 +235,9 @@ describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
     const run = await runElitekvInProcess(["recover", "--help"]);
 
     expect(run.code).toBe(0);
-    for (const option of ["--base", "--model", "--text", "--method", "--tokens", "--seq-len", "--steps", "--lr", "--seed", "--backend", "--threads", "--out", "--json", "--quiet"]) {
+    for (const option of ["--base", "--model", "--text", "--method", "--tokens", "--seq-len", "--layer-steps", "--layer-lr", "--steps", "--lr", "--seed", "--backend", "--threads", "--out", "--json", "--quiet"]) {
       expect(run.stdout).toContain(option);
     }
-    expect(run.stdout).toMatch(/distill\s+is\s+not\s+implemented\s+yet/);
+    expect(run.stdout).not.toMatch(/not\s+implemented/);
   });
 });

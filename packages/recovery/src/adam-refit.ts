@@ -3,6 +3,7 @@
 // AttentionLossGradient, so this file does not depend on the autodiff library.
 import { createRandom, InvalidArgumentError, type ProgressListener } from "@elitekv/core";
 
+import { AdamOptimizer, shuffledIndices } from "./adam-optimizer.js";
 import {
   attentionParameterNames,
   type AttentionLossGradient,
@@ -20,10 +21,6 @@ export interface AdamRefitOptions {
   signal?: AbortSignal;
 }
 
-// Standard Adam constants (Kingma and Ba, 2015).
-const beta1 = 0.9;
-const beta2 = 0.999;
-const epsilon = 1e-8;
 const progressEvery = 10;
 
 /**
@@ -39,19 +36,14 @@ export async function adamRefit(
   if (!Number.isSafeInteger(options.steps) || options.steps < 0) {
     throw new InvalidArgumentError(`steps must be a non-negative integer, got ${options.steps}`, { field: "steps" });
   }
-  if (!(options.learningRate > 0) || !Number.isFinite(options.learningRate)) {
-    throw new InvalidArgumentError(`the learning rate must be a positive number, got ${options.learningRate}`, { field: "learningRate" });
-  }
   if (windows.length === 0) throw new InvalidArgumentError("gradient steps need at least one calibration window", { field: "windows" });
 
   const parameters = {} as EliteAttentionParameters;
-  const firstMoment = {} as EliteAttentionParameters;
-  const secondMoment = {} as EliteAttentionParameters;
-  for (const name of attentionParameterNames) {
-    parameters[name] = Float32Array.from(initial[name]);
-    firstMoment[name] = new Float32Array(initial[name].length);
-    secondMoment[name] = new Float32Array(initial[name].length);
-  }
+  for (const name of attentionParameterNames) parameters[name] = Float32Array.from(initial[name]);
+  const optimizer = new AdamOptimizer(
+    attentionParameterNames.map((name) => parameters[name]),
+    options.learningRate,
+  );
   const energies = windows.map((window) => window.target.reduce((sum, value) => sum + value * value, 0));
 
   const random = createRandom(options.seed);
@@ -61,26 +53,16 @@ export async function adamRefit(
   let recentLoss = 0;
   for (let step = 1; step <= options.steps; step++) {
     options.signal?.throwIfAborted();
-    if (order.length === 0) order = shuffled(windows.length, random.next.bind(random));
+    if (order.length === 0) order = shuffledIndices(windows.length, random.next.bind(random));
     const index = order.pop()!;
 
     const { loss, gradient: grads } = await gradient.lossAndGradient(parameters, windows[index]);
     const scale = energies[index] > 0 ? 1 / energies[index] : 1;
     recentLoss += loss * scale;
-    const correction1 = 1 - beta1 ** step;
-    const correction2 = 1 - beta2 ** step;
-    for (const name of attentionParameterNames) {
-      const values = parameters[name];
-      const g = grads[name];
-      const m = firstMoment[name];
-      const v = secondMoment[name];
-      for (let i = 0; i < values.length; i++) {
-        const scaled = g[i] * scale;
-        m[i] = beta1 * m[i] + (1 - beta1) * scaled;
-        v[i] = beta2 * v[i] + (1 - beta2) * scaled * scaled;
-        values[i] -= (options.learningRate * (m[i] / correction1)) / (Math.sqrt(v[i] / correction2) + epsilon);
-      }
-    }
+    optimizer.step(
+      attentionParameterNames.map((name) => grads[name]),
+      scale,
+    );
 
     if (step % progressEvery === 0 || step === options.steps) {
       const steps = step % progressEvery === 0 ? progressEvery : step % progressEvery;
@@ -90,14 +72,4 @@ export async function adamRefit(
   }
   options.onProgress?.({ type: "end", task });
   return parameters;
-}
-
-/** Returns 0 .. count − 1 in a random order (Fisher-Yates). */
-function shuffled(count: number, next: () => number): number[] {
-  const order = Array.from({ length: count }, (_, i) => i);
-  for (let i = count - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
 }

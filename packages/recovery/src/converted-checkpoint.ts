@@ -44,3 +44,27 @@ export async function checkBaseModel(base: LoadedModel, manifest: EliteKvManifes
     );
   }
 }
+
+/**
+ * Checks that `model` is converted, `base` is not, and that their shapes match. Throws
+ * InvalidArgumentError naming the mismatch.
+ */
+export function checkRecoveryModels(base: LoadedModel, model: LoadedModel): void {
+  if (model.elite === undefined) {
+    throw new InvalidArgumentError(`${model.source.path} is not an EliteKV checkpoint; convert the base model first, then recover the checkpoint`, {
+      field: "model",
+    });
+  }
+  if (base.elite !== undefined) {
+    throw new InvalidArgumentError(`${base.source.path} is an EliteKV checkpoint; pass the base model it was converted from`, { field: "base" });
+  }
+  const fields = ["hiddenSize", "numLayers", "numHeads", "numKvHeads", "headDim", "vocabSize"] as const;
+  for (const field of fields) {
+    if (base.config[field] !== model.config[field]) {
+      throw new InvalidArgumentError(
+        `the base model has ${field} ${base.config[field]} but the converted model has ${model.config[field]}; pass the base model it was converted from`,
+        { field: "base" },
+      );
+    }
+  }
+}

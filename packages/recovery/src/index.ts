@@ -1,5 +1,5 @@
-// Public API of @elitekv/recovery: layer-wise quality recovery of converted EliteKV models against
-// their base model.
+// Public API of @elitekv/recovery: quality recovery of converted EliteKV models against their base
+// model, layer by layer or end to end by distillation.
 export { calibrationWindows } from "./calibration-windows.js";
 export { baseAttentionOutput } from "./base-attention.js";
 export { eliteAttendedLatents, eliteAttentionOutput, valueUpBlockMatrix } from "./elite-attention.js";
@@ -36,8 +36,22 @@ export {
 } from "./layerwise-recovery.js";
 export { layerFileName, PartialRecoveryFolder, recoveryStateFileName, type FinishedLayer } from "./partial-recovery-folder.js";
 export { recoveryFingerprint } from "./recovery-fingerprint.js";
-export { checkBaseModel, readConvertedManifest } from "./converted-checkpoint.js";
-export { layerwiseRecoveryRecord, writeRecoveredCheckpoint, type RecoveredCheckpointInput } from "./write-recovered-checkpoint.js";
+export { checkBaseModel, checkRecoveryModels, readConvertedManifest } from "./converted-checkpoint.js";
+export {
+  distillationRecoveryRecord,
+  layerwiseRecoveryRecord,
+  writeRecoveredCheckpoint,
+  type RecoveredCheckpointInput,
+} from "./write-recovered-checkpoint.js";
+export {
+  defaultDistillationLearningRate,
+  recoverByDistillation,
+  type DistillationRecoveryOptions,
+  type DistillationRecoveryResult,
+} from "./distillation-recovery.js";
+export type { DistillationLossGradient, DistillationWindow } from "./distillation-gradient.js";
+export { createJaxDistillationGradient } from "./jax-distillation-gradient.js";
+export { AdamOptimizer } from "./adam-optimizer.js";
 export { adamRefit, type AdamRefitOptions } from "./adam-refit.js";
 export {
   attentionParameterNames,

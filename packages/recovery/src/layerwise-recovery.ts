@@ -36,6 +36,7 @@ import { adamRefit, type AdamRefitOptions } from "./adam-refit.js";
 import type { EliteAttentionParameters } from "./attention-gradient.js";
 import { baseAttentionOutput } from "./base-attention.js";
 import { calibrationWindows } from "./calibration-windows.js";
+import { checkRecoveryModels } from "./converted-checkpoint.js";
 import { eliteAttendedLatents } from "./elite-attention.js";
 import { fitValuePath } from "./fit-value-path.js";
 import { createJaxAttentionGradient } from "./jax-attention-gradient.js";
@@ -104,7 +105,7 @@ export async function recoverLayerwise(
   model: LoadedModel,
   options: LayerwiseRecoveryOptions,
 ): Promise<LayerwiseRecoveryResult> {
-  checkModels(base, model);
+  checkRecoveryModels(base, model);
   const elite = model.elite!;
   const config = model.config;
   const ridge = options.ridge ?? defaultRidge;
@@ -263,26 +264,6 @@ async function captureAttentionInputs(
     );
   }
   return inputs;
-}
-
-function checkModels(base: LoadedModel, model: LoadedModel): void {
-  if (model.elite === undefined) {
-    throw new InvalidArgumentError(`${model.source.path} is not an EliteKV checkpoint; convert the base model first, then recover the checkpoint`, {
-      field: "model",
-    });
-  }
-  if (base.elite !== undefined) {
-    throw new InvalidArgumentError(`${base.source.path} is an EliteKV checkpoint; pass the base model it was converted from`, { field: "base" });
-  }
-  const fields = ["hiddenSize", "numLayers", "numHeads", "numKvHeads", "headDim", "vocabSize"] as const;
-  for (const field of fields) {
-    if (base.config[field] !== model.config[field]) {
-      throw new InvalidArgumentError(
-        `the base model has ${field} ${base.config[field]} but the converted model has ${model.config[field]}; pass the base model it was converted from`,
-        { field: "base" },
-      );
-    }
-  }
 }
 
 function attentionParameters(weights: EliteAttentionWeights): EliteAttentionParameters {

@@ -4,6 +4,7 @@ import { InvalidArgumentError, type LoadedModel, type ProgressListener, type Wei
 import { writeEliteKvCheckpoint, type WrittenCheckpoint } from "@elitekv/converter";
 import type { EliteKvManifest, EliteKvRecovery, EliteKvStorageDtype } from "@elitekv/models";
 
+import type { DistillationRecoveryResult } from "./distillation-recovery.js";
 import type { LayerwiseRecoveryResult } from "./layerwise-recovery.js";
 
 export interface RecoveredCheckpointInput {
@@ -57,5 +58,26 @@ export function layerwiseRecoveryRecord(
     steps: run.steps,
     seed: run.seed,
     layers: result.layers.map(({ layer, lossBefore, lossAfter }) => ({ layer, lossBefore, lossAfter })),
+  };
+}
+
+/**
+ * Returns the manifest record of a distillation run. With `layerwise`, the record of the layer-wise fit
+ * that ran first on the same calibration text, the method is "both".
+ */
+export function distillationRecoveryRecord(
+  result: DistillationRecoveryResult,
+  run: { text: string; seqLen: number; seed: number },
+  layerwise?: EliteKvRecovery,
+): EliteKvRecovery {
+  return {
+    method: layerwise === undefined ? "distill" : "both",
+    text: run.text,
+    tokens: result.tokens,
+    seqLen: run.seqLen,
+    steps: layerwise?.steps ?? 0,
+    seed: run.seed,
+    layers: layerwise?.layers ?? [],
+    distillation: { steps: result.steps, learningRate: result.learningRate, klBefore: result.klBefore, klAfter: result.klAfter },
   };
 }

@@ -43,6 +43,12 @@ const recovery: EliteKvRecovery = {
   ],
 };
 
+const distilled: EliteKvRecovery = {
+  ...recovery,
+  method: "both",
+  distillation: { steps: 200, learningRate: 0.001, klBefore: 1.25, klAfter: 0.5 },
+};
+
 function manifest(withRecovery: EliteKvRecovery | undefined): EliteKvManifest {
   return buildEliteKvManifest({
     baseConfig: config,
@@ -65,6 +71,13 @@ describe("recovery record in elitekv.json", () => {
 
     expect(parsed(written).recovery).toEqual(recovery);
     expect(parsed(written)).toEqual(written);
+  });
+
+  it("round-trips a distillation record", () => {
+    const written = manifest(distilled);
+
+    expect(parsed(written).recovery).toEqual(distilled);
+    expect(parsed(written).recovery?.distillation?.klAfter).toBe(0.5);
   });
 
   it("stays absent for a plain conversion", () => {
@@ -91,6 +104,24 @@ describe("recovery record in elitekv.json", () => {
   for (const [field, edit, message] of invalidFields) {
     it(`rejects an invalid ${field}`, () => {
       const written = JSON.parse(JSON.stringify(manifest(recovery)));
+      edit(written.recovery);
+
+      expect(() => parsed(written)).toThrow(InvalidConfigError);
+      expect(() => parsed(written)).toThrow(message);
+    });
+  }
+
+  const invalidDistillations: Array<[string, (record: any) => void, RegExp]> = [
+    ["missing", (record) => delete record.distillation, /field recovery\.distillation: recovery\.distillation is required for method "both", got nothing/],
+    ["on layerwise", (record) => (record.method = "layerwise"), /field recovery\.distillation: recovery\.distillation must be absent for method "layerwise"/],
+    ["steps", (record) => (record.distillation.steps = -3), /field recovery\.distillation\.steps: .*non-negative integer, got -3/],
+    ["learningRate", (record) => (record.distillation.learningRate = 0), /field recovery\.distillation\.learningRate: .*positive number, got 0/],
+    ["klAfter", (record) => (record.distillation.klAfter = null), /field recovery\.distillation\.klAfter: .*finite number, got null/],
+  ];
+
+  for (const [field, edit, message] of invalidDistillations) {
+    it(`rejects a distillation record: ${field}`, () => {
+      const written = JSON.parse(JSON.stringify(manifest(distilled)));
       edit(written.recovery);
 
       expect(() => parsed(written)).toThrow(InvalidConfigError);

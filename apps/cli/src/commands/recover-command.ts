@@ -1,21 +1,26 @@
 // `elitekv recover`: refits a converted EliteKV checkpoint against its base model on calibration text
-// and writes the result as a new checkpoint. Finished layers are kept in <out>.partial, so a rerun of
-// an interrupted command resumes there.
+// and writes the result as a new checkpoint: layer by layer, end to end by distillation, or both in that
+// order. Finished layers of the layer-wise fit are kept in <out>.partial, so a rerun of an interrupted
+// command resumes there.
 import { readdir, rm, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 
-import { InvalidArgumentError } from "@elitekv/core";
+import { InvalidArgumentError, type Backend, type LoadedModel, type MatmulProvider, type ProgressListener, type WeightStore } from "@elitekv/core";
 import {
   checkBaseModel,
   defaultLearningRate,
   defaultRidge,
+  defaultDistillationLearningRate,
   defaultRounds,
+  distillationRecoveryRecord,
   layerwiseRecoveryRecord,
   readConvertedManifest,
+  recoverByDistillation,
   recoverLayerwise,
   writeRecoveredCheckpoint,
   type LayerRecoveryRecord,
 } from "@elitekv/recovery";
+import type { EliteKvDistillation, EliteKvRecovery } from "@elitekv/models";
 import { createOrtMatmul } from "@elitekv/runtime-ort";
 import { InvalidArgumentError as InvalidOptionValueError, Option, type Command } from "commander";
 
@@ -40,8 +45,10 @@ interface RecoverOptions extends OutputOptions, ThreadOptions {
   method: RecoveryMethod;
   tokens: number;
   seqLen: number;
-  steps: number;
-  lr: number;
+  layerSteps: number;
+  layerLr: number;
+  steps?: number;
+  lr?: number;
   seed: number;
   ridge: number;
   rounds: number;
@@ -57,19 +64,26 @@ interface RecoverResult {
   tokens: number;
   windows: number;
   seqLen: number;
-  steps: number;
+  /** Adam steps per layer of the layer-wise fit; 0 for method distill. */
+  layerSteps: number;
+  /** Layer-wise fit losses; empty for method distill. */
   layers: LayerRecoveryRecord[];
+  distillation?: EliteKvDistillation;
   seconds: number;
 }
+
+/** Default Adam steps of the distillation. */
+const defaultDistillationSteps = 200;
 
 export function registerRecoverCommand(program: Command, io: CliIo): void {
   const command = program
     .command("recover")
     .description(
-      "recover the quality of an EliteKV checkpoint: refit every converted layer so that its attention block " +
-        "reproduces the base model's block on the converted model's own inputs (least squares of wo and w_uv, " +
-        "then --steps Adam steps on all attention weights), and write the result as a new checkpoint. " +
-        "--method distill is not implemented yet.",
+      "recover the quality of an EliteKV checkpoint and write the result as a new checkpoint. 'layerwise' refits " +
+        "every converted layer so that its attention block reproduces the base model's block on the converted " +
+        "model's own inputs (least squares of wo and w_uv, then --layer-steps Adam steps on all attention weights). " +
+        "'distill' trains every layer's attention weights end to end with --steps Adam steps on KL(base ‖ converted) " +
+        "of the next-token distributions. 'both' runs layerwise, then distill.",
     );
   command
     .requiredOption("--base <path>", "base model the checkpoint was converted from: a llama2.c .bin file, a Hugging Face folder, a .gguf file or a fetched model name")
@@ -78,30 +92,32 @@ export function registerRecoverCommand(program: Command, io: CliIo): void {
   command
     .requiredOption("--text <source>", "calibration text, never the evaluation text: a UTF-8 file, 'sotu', 'sotu:YEAR' or 'sotu:FROM-TO'")
     .addOption(
-      new Option("--method <name>", "'layerwise' fits each layer's attention block to the base block; 'distill' and 'both' are not implemented yet")
+      new Option("--method <name>", "'layerwise' fits each layer's attention block to the base block; 'distill' trains all layers on the base model's next-token distributions; 'both' runs layerwise, then distill")
         .choices(recoveryMethods)
         .default("layerwise"),
     )
     .option("--tokens <count>", "calibration tokens, BOS included; cut into windows of --seq-len", parsePositiveInteger, 8192)
     .option("--seq-len <tokens>", "tokens per calibration window, at most the model's context length", integerParser(2), 256)
     .option(
-      "--steps <count>",
-      "Adam steps per layer on all attention weights after the least-squares fit, one calibration window per step; 0 fits by least squares only",
+      "--layer-steps <count>",
+      "layerwise and both: Adam steps per layer on all attention weights after the least-squares fit, one calibration window per step; 0 fits by least squares only",
       integerParser(0),
       0,
     )
-    .option("--lr <rate>", "Adam learning rate of the gradient steps", parsePositiveNumber, defaultLearningRate)
+    .option("--layer-lr <rate>", "layerwise and both: Adam learning rate of the per-layer steps", parsePositiveNumber, defaultLearningRate)
+    .option("--steps <count>", `distill and both: Adam steps of the distillation, one calibration window per step (default: ${defaultDistillationSteps})`, integerParser(0))
+    .option("--lr <rate>", `distill and both: Adam learning rate of the distillation (default: ${defaultDistillationLearningRate})`, parsePositiveNumber)
     .option("--seed <n>", "seed of the window order of the gradient steps", parseSeed, 0)
     .option("--ridge <fraction>", "ridge of the least-squares fits, as a fraction of the mean diagonal of the normal matrix", parsePositiveNumber, defaultRidge)
     .option("--rounds <count>", "alternating w_uv then wo refits after the first wo fit; 0 refits wo only", integerParser(0), defaultRounds)
     .addOption(new Option("--dtype <type>", "storage type of the checkpoint weights (default: the converted checkpoint's)").choices(["f32", "f16"]))
     .option("--overwrite", "replace a non-empty --out folder")
-    .requiredOption("-o, --out <dir>", "checkpoint folder to write; its parent folder must exist; finished layers go to <dir>.partial until the end");
+    .requiredOption("-o, --out <dir>", "checkpoint folder to write; its parent folder must exist; finished layers of the layer-wise fit go to <dir>.partial until the end");
   addThreadOptions(command);
   addOutputOptions(command);
 
   command.action(async (options: RecoverOptions) => {
-    checkImplemented(options);
+    checkOptions(options);
     const out = resolve(options.out);
     await checkOutFolder(out, options.overwrite === true);
 
@@ -117,27 +133,15 @@ export function registerRecoverCommand(program: Command, io: CliIo): void {
       const matmul = options.backend === "cpu" ? undefined : await createOrtMatmul({ threads: options.threads });
       try {
         const partialDir = `${out}.partial`;
-        const recovered = await recoverLayerwise(base, model, {
-          ids: calibration.ids,
-          seqLen: options.seqLen,
-          backend,
-          threads: options.threads,
-          matmul,
-          ridge: options.ridge,
-          rounds: options.rounds,
-          steps: options.steps,
-          learningRate: options.lr,
-          seed: options.seed,
-          partialDir,
-          onProgress,
-        });
-        const run = { text: calibration.description, seqLen: options.seqLen, steps: options.steps, seed: options.seed };
+        const run = { text: calibration.description, seqLen: options.seqLen, seed: options.seed };
+        const context: RecoveryContext = { base, model, ids: calibration.ids, backend, matmul, partialDir, onProgress };
+        const recovered = await runRecovery(context, options, run);
         await writeRecoveredCheckpoint(out, {
           base,
           model,
           manifest,
           weights: recovered.weights,
-          recovery: layerwiseRecoveryRecord(recovered, run),
+          recovery: recovered.record,
           dtype: options.dtype,
           overwrite: options.overwrite === true,
           onProgress,
@@ -148,11 +152,12 @@ export function registerRecoverCommand(program: Command, io: CliIo): void {
           out,
           method: options.method,
           text: calibration.description,
-          tokens: recovered.tokens,
+          tokens: recovered.record.tokens,
           windows: recovered.windows,
           seqLen: options.seqLen,
-          steps: options.steps,
+          layerSteps: recovered.record.steps,
           layers: recovered.layers,
+          ...(recovered.record.distillation === undefined ? {} : { distillation: recovered.record.distillation }),
           seconds: (performance.now() - started) / 1000,
         };
       } finally {
@@ -169,9 +174,76 @@ export function registerRecoverCommand(program: Command, io: CliIo): void {
   });
 }
 
-function checkImplemented(options: RecoverOptions): void {
-  if (options.method !== "layerwise") {
-    throw new InvalidArgumentError(`--method ${options.method} is not implemented yet; use --method layerwise`, { field: "method" });
+interface RecoveryContext {
+  base: LoadedModel;
+  model: LoadedModel;
+  ids: readonly number[];
+  backend: Backend;
+  matmul: MatmulProvider | undefined;
+  partialDir: string;
+  onProgress: ProgressListener;
+}
+
+interface RecoveryRun {
+  weights: WeightStore;
+  record: EliteKvRecovery;
+  windows: number;
+  layers: LayerRecoveryRecord[];
+}
+
+/** Runs the layer-wise fit, the distillation, or the first and then the second on its result. */
+async function runRecovery(context: RecoveryContext, options: RecoverOptions, run: { text: string; seqLen: number; seed: number }): Promise<RecoveryRun> {
+  const { base, model, ids, backend, onProgress } = context;
+  let current: RecoveryRun | undefined;
+
+  if (options.method !== "distill") {
+    const recovered = await recoverLayerwise(base, model, {
+      ids,
+      seqLen: options.seqLen,
+      backend,
+      threads: options.threads,
+      matmul: context.matmul,
+      ridge: options.ridge,
+      rounds: options.rounds,
+      steps: options.layerSteps,
+      learningRate: options.layerLr,
+      seed: options.seed,
+      partialDir: context.partialDir,
+      onProgress,
+    });
+    const record = layerwiseRecoveryRecord(recovered, { ...run, steps: options.layerSteps });
+    current = { weights: recovered.weights, record, windows: recovered.windows, layers: recovered.layers };
+  }
+  if (options.method === "layerwise") return current!;
+
+  const start = current === undefined ? model : { ...model, weights: current.weights };
+  const distilled = await recoverByDistillation(base, start, {
+    ids,
+    seqLen: options.seqLen,
+    backend,
+    threads: options.threads,
+    steps: options.steps ?? defaultDistillationSteps,
+    learningRate: options.lr,
+    seed: options.seed,
+    onProgress,
+  });
+  return {
+    weights: distilled.weights,
+    record: distillationRecoveryRecord(distilled, run, current?.record),
+    windows: distilled.windows,
+    layers: current?.layers ?? [],
+  };
+}
+
+/** Rejects options that the chosen method would ignore, before any work. */
+function checkOptions(options: RecoverOptions): void {
+  if (options.method !== "layerwise") return;
+  for (const [flag, value] of [["--steps", options.steps], ["--lr", options.lr]] as const) {
+    if (value === undefined) continue;
+    throw new InvalidArgumentError(
+      `${flag} sets the distillation of --method distill or both; for the per-layer Adam steps of --method layerwise use --layer-steps and --layer-lr`,
+      { field: flag.slice(2) },
+    );
   }
 }
 
@@ -196,6 +268,10 @@ function resultRows(result: RecoverResult): TableRow[] {
   for (const layer of result.layers) {
     const note = layer.resumed ? " (resumed)" : "";
     rows.push([`layer ${layer.layer} loss`, `${layer.lossBefore.toPrecision(4)} -> ${layer.lossAfter.toPrecision(4)}${note}`]);
+  }
+  if (result.distillation !== undefined) {
+    const { steps, klBefore, klAfter } = result.distillation;
+    rows.push(["distillation KL (nats/token)", `${klBefore.toFixed(4)} -> ${klAfter.toFixed(4)} in ${formatInteger(steps)} steps`]);
   }
   rows.push(["seconds", result.seconds.toFixed(1)]);
   return rows;

@@ -52,6 +52,17 @@ export interface EliteKvRecoveryLayer {
   lossAfter: number;
 }
 
+/** End-to-end distillation of the converted model's attention weights against the base model. */
+export interface EliteKvDistillation {
+  /** Adam steps, one calibration window each. */
+  steps: number;
+  learningRate: number;
+  /** Mean KL(base ‖ converted) per position over the calibration windows before the steps, in nats. */
+  klBefore: number;
+  /** The same mean KL after the steps. */
+  klAfter: number;
+}
+
 /** Record of the refit of the converted weights to the base model; every number comes from calibration text. */
 export interface EliteKvRecovery {
   method: "layerwise" | "distill" | "both";
@@ -61,10 +72,13 @@ export interface EliteKvRecovery {
   tokens: number;
   /** Ids per calibration window. */
   seqLen: number;
-  /** Adam steps per layer; 0 when only closed-form least squares ran. */
+  /** Adam steps per layer of the layer-wise fit; 0 when only closed-form least squares ran or no layer-wise fit ran. */
   steps: number;
   seed: number;
+  /** Layer-wise fit losses; empty for method "distill". */
   layers: EliteKvRecoveryLayer[];
+  /** Present for methods "distill" and "both". */
+  distillation?: EliteKvDistillation;
 }
 
 export interface EliteKvManifestLayer {

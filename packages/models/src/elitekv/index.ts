@@ -14,6 +14,7 @@ export {
   type EliteKvManifestInput,
   type EliteKvManifestLayer,
   type EliteKvRankingProvenance,
+  type EliteKvDistillation,
   type EliteKvRecovery,
   type EliteKvRecoveryLayer,
   type EliteKvStorageDtype,

@@ -17,6 +17,7 @@ import {
   eliteKvRatio,
   type EliteKvAllocation,
   type EliteKvCalibration,
+  type EliteKvDistillation,
   type EliteKvManifest,
   type EliteKvManifestElite,
   type EliteKvManifestLayer,
@@ -120,7 +121,33 @@ function parseRecovery(value: unknown, numLayers: number, fail: Fail): EliteKvRe
     }
     return { layer: layer.layer, lossBefore: layer.lossBefore as number, lossAfter: layer.lossAfter as number };
   });
-  return { method: raw.method, text: raw.text, tokens, seqLen, steps, seed, layers };
+
+  const distills = raw.method === "distill" || raw.method === "both";
+  if (distills !== (raw.distillation !== undefined)) {
+    const expected = distills ? `is required for method "${raw.method}"` : `must be absent for method "${raw.method}"`;
+    throw fail("recovery.distillation", `recovery.distillation ${expected}, got ${describe(raw.distillation)}`);
+  }
+  const recovery: EliteKvRecovery = { method: raw.method, text: raw.text, tokens, seqLen, steps, seed, layers };
+  if (raw.distillation !== undefined) recovery.distillation = parseDistillation(raw.distillation, fail);
+  return recovery;
+}
+
+function parseDistillation(value: unknown, fail: Fail): EliteKvDistillation {
+  const raw = expectObject(value, "recovery.distillation", fail);
+  const field = "recovery.distillation";
+  if (typeof raw.steps !== "number" || !Number.isSafeInteger(raw.steps) || raw.steps < 0) {
+    throw fail(`${field}.steps`, `${field}.steps must be a non-negative integer, got ${describe(raw.steps)}`);
+  }
+  if (typeof raw.learningRate !== "number" || !Number.isFinite(raw.learningRate) || raw.learningRate <= 0) {
+    throw fail(`${field}.learningRate`, `${field}.learningRate must be a positive number, got ${describe(raw.learningRate)}`);
+  }
+  for (const key of ["klBefore", "klAfter"]) {
+    const kl = raw[key];
+    if (typeof kl !== "number" || !Number.isFinite(kl)) {
+      throw fail(`${field}.${key}`, `${field}.${key} must be a finite number, got ${describe(kl)}`);
+    }
+  }
+  return { steps: raw.steps, learningRate: raw.learningRate, klBefore: raw.klBefore as number, klAfter: raw.klAfter as number };
 }
 
 function parseAllocation(value: unknown, fail: Fail): EliteKvAllocation {
