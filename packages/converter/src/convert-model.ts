@@ -22,6 +22,7 @@ import {
 
 import { selectEliteChunks, type ChunkRanking } from "./elite-chunk-selection.js";
 import { decomposeJointLowRank, type SvdMode } from "./joint-low-rank-decomposition.js";
+import { allocateLatentDims, jointEnergySpectrum, type LatentAllocation } from "./latent-allocation.js";
 import { resolveTarget, type ConversionTarget } from "./resolve-target.js";
 import { jointKeyValueMatrix, ropeKeyRows } from "./split-key-projection.js";
 
@@ -33,6 +34,11 @@ export interface ConvertOptions {
    */
   covariances?: Matrix[];
   matmul?: MatmulProvider;
+  /**
+   * How the latent budget of layers · d_c is split over the layers: "uniform" (the default) gives every
+   * layer d_c; "spectrum" follows the energy spectra of the joint key/value matrices (latent-allocation.ts).
+   */
+  latentAllocation?: LatentAllocation;
   onProgress?: ProgressListener;
 }
 
@@ -82,6 +88,7 @@ export async function convertModel(
   onProgress({ type: "start", task, total: config.numLayers, unit: "layers", message: `J-LRD with the ${options.svd} SVD` });
 
   const matmul = options.matmul ?? referenceMatmul;
+  const latentDims = await layerLatentDims(model, chunks, resolved.latentDim, options);
   const converted = copyUnchangedWeights(model);
   const report: LayerReconstructionError[] = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
@@ -90,7 +97,7 @@ export async function convertModel(
     const covariance = options.covariances?.[layer];
 
     const joint = jointKeyValueMatrix(config, key, value, chunks[layer]);
-    const factors = await decomposeJointLowRank(joint.matrix, resolved.latentDim, {
+    const factors = await decomposeJointLowRank(joint.matrix, latentDims[layer], {
       svd: options.svd,
       covariance,
       matmul: options.matmul,
@@ -129,9 +136,34 @@ export async function convertModel(
 
   const elite = validateEliteKvConfig(config, {
     ropeChunksPerHead: resolved.ropeChunks,
-    layers: chunks.map((layerChunks) => ({ ropeChunks: layerChunks, latentDim: resolved.latentDim })),
+    layers: chunks.map((layerChunks, layer) => ({ ropeChunks: layerChunks, latentDim: latentDims[layer] })),
   });
   return { weights: converted, elite, ratio: resolved.ratio, report };
+}
+
+/** Returns each layer's latent width: d_c everywhere, or the spectrum allocation of layers · d_c. */
+async function layerLatentDims(model: LoadedModel, chunks: number[][][], latentDim: number, options: ConvertOptions): Promise<number[]> {
+  const config = model.config;
+  const allocation = options.latentAllocation ?? "uniform";
+  if (allocation === "uniform") return new Array<number>(config.numLayers).fill(latentDim);
+  if (allocation !== "spectrum") {
+    throw new InvalidArgumentError(`latentAllocation must be "uniform" or "spectrum", got ${JSON.stringify(allocation)}`, { field: "latentAllocation" });
+  }
+
+  const onProgress = options.onProgress ?? silentProgress;
+  onProgress({ type: "start", task: "latent spectra", total: config.numLayers, unit: "layers" });
+  const spectra: Float64Array[] = [];
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    const key = model.weights.get(weightNames.keyProjection(layer));
+    const value = model.weights.get(weightNames.valueProjection(layer));
+    const joint = jointKeyValueMatrix(config, key, value, chunks[layer]);
+    spectra.push(await jointEnergySpectrum(joint.matrix, { svd: options.svd, covariance: options.covariances?.[layer], matmul: options.matmul }));
+    onProgress({ type: "advance", task: "latent spectra", current: layer + 1, total: config.numLayers, unit: "layers" });
+  }
+  onProgress({ type: "end", task: "latent spectra" });
+
+  // NOTE: the floor of a quarter of d_c per layer is a guard against starving a layer, not a tuned value.
+  return allocateLatentDims(spectra, config.numLayers * latentDim, Math.ceil(latentDim / 4));
 }
 
 function checkCovariances(options: ConvertOptions, layers: number, hidden: number): void {

@@ -10,6 +10,7 @@ export {
   type JointLowRankOptions,
   type SvdMode,
 } from "./joint-low-rank-decomposition.js";
+export { allocateLatentDims, jointEnergySpectrum, latentAllocations, type LatentAllocation } from "./latent-allocation.js";
 export { accumulateCovariance } from "./accumulate-covariance.js";
 export { collectCovariances, type CovarianceOptions } from "./collect-covariances.js";
 export { defaultRuleMultiples, ropeChunkCandidates } from "./rope-chunk-candidates.js";

@@ -84,6 +84,8 @@ export async function recoverByDistillation(
     learningRate,
   );
 
+  // NOTE: an interrupted distillation starts again from step 1. Only the layer-wise fit keeps finished
+  // work (its layers) in a partial folder, so `--method both` resumes at the start of the distillation.
   const gradient = await createJaxDistillationGradient(model, options.seqLen);
   const session = await options.backend.createSession(base, { maxContext: options.seqLen, threads: options.threads });
   try {

@@ -1,7 +1,7 @@
 // `elitekv convert`: converts a base model to an EliteKV checkpoint folder with a chunk ranking and a
 // cache target.
 import { InvalidArgumentError } from "@elitekv/core";
-import type { ConversionTarget, SvdMode } from "@elitekv/converter";
+import { latentAllocations, type ConversionTarget, type LatentAllocation, type SvdMode } from "@elitekv/converter";
 import { readRanking } from "@elitekv/ropelite";
 import { Option, type Command } from "commander";
 
@@ -31,6 +31,7 @@ interface ConvertOptions extends ModelOptions, OutputOptions, ThreadOptions {
   text?: string;
   tokens: number;
   allocation?: "rule" | "search";
+  latentAllocation: LatentAllocation;
   dtype: "f32" | "f16";
   overwrite?: boolean;
   out: string;
@@ -66,6 +67,16 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
           "'search' converts with r at 0.5, 1, 1.5, 2 and 3 times that, scores each by perplexity on the last 4 windows of " +
           "256 tokens of --text (never the evaluation text) and keeps the best (default: search when --text is given, else rule)",
       ).choices(["rule", "search"]),
+    )
+    .addOption(
+      new Option(
+        "--latent-allocation <method>",
+        "how the latent budget (layers × d_c) is split over the layers: 'uniform' gives every layer d_c; 'spectrum' gives each " +
+          "next dim to the layer whose joint key/value matrix keeps the largest further fraction of its energy (of the matrix " +
+          "that --svd factors), with at least d_c/4 per layer; the cache size stays the same",
+      )
+        .choices(latentAllocations)
+        .default("uniform"),
     )
     .addOption(new Option("--dtype <type>", "storage type of the checkpoint weights").choices(["f32", "f16"]).default("f32"))
     .option("--overwrite", "replace a non-empty --out folder")
@@ -103,6 +114,7 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
           calibrationIds: calibration?.ids,
           calibrationLabel: calibration?.description,
           allocation,
+          latentAllocation: options.latentAllocation,
           dtype: options.dtype,
           overwrite: options.overwrite === true,
           out: options.out,
@@ -120,6 +132,7 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
         ratio: converted.ratio,
         ropeChunks: converted.ropeChunks,
         latentDim: converted.latentDim,
+        latentDims: converted.latentDims,
         allocation: converted.allocation ?? null,
         cacheBytesPerToken,
       });
@@ -130,7 +143,7 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
         ["checkpoint", converted.out],
         ["cache ratio", converted.ratio.toFixed(6)],
         ["rotated chunks per KV head", String(converted.ropeChunks)],
-        ["latent width", String(converted.latentDim)],
+        ["latent width", latentWidths(converted.latentDims)],
         ["cache bytes per token", `${formatInteger(cacheBytesPerToken.model)} (base ${formatInteger(cacheBytesPerToken.base)})`],
       ]),
     );
@@ -150,4 +163,13 @@ function conversionTarget(options: ConvertOptions): ConversionTarget {
     });
   }
   return { ropeChunks: options.ropeChunks, latentDim: options.latentDim };
+}
+
+/** Returns "d_c", or "min to max (mean m)" when the layers' latent widths differ. */
+function latentWidths(latentDims: readonly number[]): string {
+  const min = Math.min(...latentDims);
+  const max = Math.max(...latentDims);
+  if (min === max) return String(min);
+  const mean = latentDims.reduce((sum, dim) => sum + dim, 0) / latentDims.length;
+  return `${min} to ${max} per layer (mean ${mean.toFixed(1)})`;
 }

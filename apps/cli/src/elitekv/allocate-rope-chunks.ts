@@ -2,7 +2,14 @@
 // budget (rotated chunks r against latent width d_c), scores each on calibration text and keeps the
 // split with the lowest perplexity. Evaluation text never enters it.
 import type { LoadedModel, MatmulProvider, Matrix, ProgressListener } from "@elitekv/core";
-import { convertModel, ropeChunkCandidates, type ChunkRanking, type ConvertedModel, type SvdMode } from "@elitekv/converter";
+import {
+  convertModel,
+  ropeChunkCandidates,
+  type ChunkRanking,
+  type ConvertedModel,
+  type LatentAllocation,
+  type SvdMode,
+} from "@elitekv/converter";
 import { computePerplexity } from "@elitekv/eval";
 import type { EliteKvAllocation } from "@elitekv/models";
 
@@ -13,6 +20,8 @@ export interface AllocationSearchRequest {
   /** Multiples of the rule's r to try; defaults to the converter's defaultRuleMultiples. */
   multiples?: readonly number[];
   svd: SvdMode;
+  /** How each candidate's latent budget is split over the layers; defaults to "uniform". */
+  latentAllocation?: LatentAllocation;
   covariances?: Matrix[];
   matmul?: MatmulProvider;
   /** Calibration ids; the candidates are scored on their last windows. */
@@ -51,7 +60,7 @@ export async function searchRopeChunks(
       model,
       ranking,
       { ropeChunks: candidate.ropeChunks, latentDim: candidate.latentDim },
-      { svd: request.svd, covariances: request.covariances, matmul: request.matmul },
+      { svd: request.svd, latentAllocation: request.latentAllocation, covariances: request.covariances, matmul: request.matmul },
     );
     const candidateModel: LoadedModel = { ...model, weights: converted.weights, elite: converted.elite };
     const { ppl } = await withSession(candidateModel, { backend: request.backend, threads: request.threads, maxContext: window }, (session) =>

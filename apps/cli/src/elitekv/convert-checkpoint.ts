@@ -9,7 +9,15 @@ import {
   type Matrix,
   type ProgressListener,
 } from "@elitekv/core";
-import { collectCovariances, convertModel, writeEliteKvCheckpoint, type ConversionTarget, type ConvertedModel, type SvdMode } from "@elitekv/converter";
+import {
+  collectCovariances,
+  convertModel,
+  writeEliteKvCheckpoint,
+  type ConversionTarget,
+  type ConvertedModel,
+  type LatentAllocation,
+  type SvdMode,
+} from "@elitekv/converter";
 import { fileSha256, type EliteKvAllocation, type EliteKvStorageDtype } from "@elitekv/models";
 import { fingerprintModelFiles, type RopeliteRanking } from "@elitekv/ropelite";
 import { createOrtMatmul } from "@elitekv/runtime-ort";
@@ -33,6 +41,8 @@ export interface ConvertCheckpointRequest {
    * lowest perplexity on the calibration ids). Ignored for an explicit (r, d_c). Defaults to "rule".
    */
   allocation?: "rule" | "search";
+  /** How the latent budget is split over the layers; defaults to "uniform". */
+  latentAllocation?: LatentAllocation;
   /** Multiples of the rule's r that the search tries; defaults to the converter's defaultRuleMultiples. */
   allocationMultiples?: readonly number[];
   /** Label of the covariance calibration text, stored in the provenance. */
@@ -49,7 +59,9 @@ export interface ConvertedCheckpoint {
   /** Achieved cache ratio (2·G·r + d_c) / (2·G·h). */
   ratio: number;
   ropeChunks: number;
+  /** Latent width of layer 0; see latentDims when the layers differ. */
   latentDim: number;
+  latentDims: number[];
   /** How r and d_c were chosen, for a ratio target. */
   allocation?: EliteKvAllocation;
   /** Per layer ‖W_kv − A B‖_F / ‖W_kv‖_F. */
@@ -109,6 +121,7 @@ export async function convertCheckpoint(
           ratio: request.target.ratio,
           multiples: request.allocationMultiples,
           svd: request.svd,
+          latentAllocation: request.latentAllocation,
           covariances,
           matmul,
           ids,
@@ -121,7 +134,13 @@ export async function convertCheckpoint(
       converted = search.converted;
       allocation = search.allocation;
     } else {
-      converted = await convertModel(model, request.ranking, request.target, { svd: request.svd, covariances, matmul, onProgress });
+      converted = await convertModel(model, request.ranking, request.target, {
+        svd: request.svd,
+        latentAllocation: request.latentAllocation,
+        covariances,
+        matmul,
+        onProgress,
+      });
       if ("ratio" in request.target) allocation = { method: "rule", text: null, tokens: 0, candidates: [] };
     }
   } finally {
@@ -154,6 +173,7 @@ export async function convertCheckpoint(
     ratio: converted.ratio,
     ropeChunks: converted.elite.ropeChunksPerHead,
     latentDim: converted.elite.layers[0].latentDim,
+    latentDims: converted.elite.layers.map((layer) => layer.latentDim),
     allocation,
     weightRelativeErrors: converted.report.map((entry) => entry.weightRelativeError),
     cacheBytesPerToken: {
