@@ -171,6 +171,24 @@ describe.skipIf(!hasShared)("elitekv pipeline on stories260K", () => {
     expect(manifest.allocation).toEqual(converted.allocation);
   }, 240_000);
 
+  it("splits the latent by the spectra", async () => {
+    const converted = (await convert("half-spectrum", ["--ratio", "0.5", "--latent-allocation", "spectrum"])) as Converted & { latentDims: number[] };
+
+    // The 5 layers share 5 · 24 latent dims, at least ceil(24 / 4) = 6 each, so the cache size is that of d_c = 24.
+    expect(converted.latentDims).toHaveLength(5);
+    expect(converted.latentDims.reduce((sum, dim) => sum + dim, 0)).toBe(120);
+    expect(new Set(converted.latentDims).size).toBeGreaterThan(1);
+    for (const dim of converted.latentDims) expect(dim).toBeGreaterThanOrEqual(6);
+    expect(converted.ratio).toBe(0.5);
+    expect(converted.cacheBytesPerToken.model).toBe(eliteBytesPerToken(1, 24));
+    const manifest = JSON.parse(readFileSync(join(converted.out, "elitekv.json"), "utf8")) as { elite: { latentDims: number[] } };
+    expect(manifest.elite.latentDims).toEqual(converted.latentDims);
+
+    const comparison = await compare(converted.out);
+    expect(comparison.cacheRatio).toBe(0.5);
+    expect(comparison.model.ppl).toBeGreaterThan(comparison.base.ppl);
+  }, 240_000);
+
   it("compares several models in one run", async () => {
     const checkpoints = [join(scratch, "half-weight"), join(scratch, "half-activation")];
     const args = ["eval", "compare", "--base", storiesModel, "--model", checkpoints[0], "--model", checkpoints[1], "--text", tinyStoriesText];

@@ -1,7 +1,6 @@
 // Per-layer latent widths under one cache budget. With "uniform" every layer gets the same d_c. With
-// "spectrum" the layers share Σ d_c = layers · d_c so that the sum over layers of the retained fraction of
-// each joint key/value matrix's energy (Σ of its kept squared singular values over their total) is
-// largest. The squared singular values of each layer come from the matrix the J-LRD factors: W_kv for the
+// "spectrum" the layers share Σ d_c = layers · d_c, split to maximise the sum over layers of the retained
+// energy fraction: the kept squared singular values of the layer's joint key/value matrix over their total. The squared singular values of each layer come from the matrix the J-LRD factors: W_kv for the
 // weight SVD, Lᵀ W_kv (the activation-weighted matrix) for the activation-aware SVD.
 import {
   dampedCholesky,
@@ -44,8 +43,8 @@ export async function jointEnergySpectrum(
 }
 
 /**
- * Splits `total` latent dims over the layers of `spectra` (each layer's squared singular values,
- * descending): every layer gets at least `minPerLayer` and at most its spectrum's length, and each
+ * Splits `total` latent dims over the layers of `spectra`, each a layer's squared singular values in
+ * descending order. Every layer gets at least `minPerLayer` and at most its spectrum's length. Each
  * further dim goes to the layer whose next squared singular value is the largest fraction of its total.
  * The greedy choice is optimal because every layer's gain per dim does not increase. Throws
  * InvalidArgumentError when `total` cannot be split that way.

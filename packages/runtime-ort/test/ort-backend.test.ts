@@ -15,26 +15,29 @@ function ids(count: number, vocabSize: number, seed: number): number[] {
   return Array.from({ length: count }, (_, i) => (i * 7919 + seed * 104729 + 1) % vocabSize);
 }
 
-async function convert(model: LoadedModel, ratio: number): Promise<LoadedModel> {
+async function convert(model: LoadedModel, ratio: number, latentAllocation: "uniform" | "spectrum" = "uniform"): Promise<LoadedModel> {
   const chunks = model.config.headDim / 2;
   const ranking = {
     layers: Array.from({ length: model.config.numLayers }, () => ({
       kvHeads: Array.from({ length: model.config.numKvHeads }, () => ({ ranking: Array.from({ length: chunks }, (_, j) => j) })),
     })),
   };
-  const converted = await convertModel(model, ranking, { ratio }, { svd: "weight" });
+  const converted = await convertModel(model, ranking, { ratio }, { svd: "weight", latentAllocation });
   return { ...model, weights: converted.weights, elite: converted.elite };
 }
 
 describe.skipIf(!hasShared)(`ORT backend on stories260K ${hasShared ? "" : sharedSkipReason}`, () => {
   let base: LoadedModel;
   let elite: LoadedModel;
+  /** Latent widths that differ per layer. */
+  let perLayer: LoadedModel;
   let cpu: Backend;
   let ort: Backend;
 
   beforeAll(async () => {
     base = await loadModel(sharedPath("models", "stories260K", "stories260K.bin"));
     elite = await convert(base, 0.5);
+    perLayer = await convert(base, 0.25, "spectrum");
     cpu = createCpuBackend({ threads: 1 });
     // Chunks of 16 tokens, so that a prefill of 40 runs the graph three times over a growing cache.
     ort = createOrtBackend({ threads: 1, chunkTokens: 16 });
@@ -45,9 +48,10 @@ describe.skipIf(!hasShared)(`ORT backend on stories260K ${hasShared ? "" : share
     await ort.dispose();
   });
 
-  for (const kind of ["base", "elite"] as const) {
+  for (const kind of ["base", "elite", "per-layer latent"] as const) {
     it(`matches the CPU backend (${kind})`, async () => {
-      const model = kind === "base" ? base : elite;
+      const model = { base, elite, "per-layer latent": perLayer }[kind];
+      if (kind === "per-layer latent") expect(new Set(model.elite!.layers.map((layer) => layer.latentDim)).size).toBeGreaterThan(1);
       const reference = await cpu.createSession(model, { maxContext: 64 });
       const session = await ort.createSession(model, { maxContext: 64 });
       const prompt = ids(40, model.config.vocabSize, 1);

@@ -41,7 +41,7 @@ export interface ConvertCheckpointRequest {
    * lowest perplexity on the calibration ids). Ignored for an explicit (r, d_c). Defaults to "rule".
    */
   allocation?: "rule" | "search";
-  /** How the latent budget is split over the layers; defaults to "uniform". */
+  /** Split of the latent budget over the layers; defaults to "uniform". */
   latentAllocation?: LatentAllocation;
   /** Multiples of the rule's r that the search tries; defaults to the converter's defaultRuleMultiples. */
   allocationMultiples?: readonly number[];
