@@ -26,7 +26,7 @@ interface RecoverJson {
   seqLen: number;
   layerSteps: number;
   layers: Array<{ layer: number; lossBefore: number; lossAfter: number; resumed: boolean }>;
-  distillation?: { steps: number; learningRate: number; klBefore: number; klAfter: number };
+  distillation?: { steps: number; learningRate: number; klBefore: number; klAfter: number; kept: boolean };
 }
 
 describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
@@ -159,6 +159,7 @@ describe.skipIf(!hasShared)("elitekv recover on tinystories-656k", () => {
     expect(result.distillation?.steps).toBe(40);
     expect(result.distillation?.learningRate).toBe(0.001);
     expect(result.distillation!.klAfter).toBeLessThan(result.distillation!.klBefore);
+    expect(result.distillation!.kept).toBe(true);
 
     const manifest = JSON.parse(readFileSync(join(out, "elitekv.json"), "utf8"));
     expect(manifest.recovery).toEqual({

@@ -52,7 +52,10 @@ export interface DistillationRecoveryResult {
   learningRate: number;
   /** Mean KL(base ‖ converted) per position on the calibration windows, in nats, before the steps. */
   klBefore: number;
+  /** Mean KL after the steps, whether or not they were kept. */
   klAfter: number;
+  /** False when the steps raised the calibration KL, so `weights` are those from before the steps. */
+  kept: boolean;
 }
 
 export const defaultDistillationLearningRate = 1e-4;
@@ -113,7 +116,15 @@ export async function recoverByDistillation(
     onProgress({ type: "end", task, seconds: (performance.now() - started) / 1000 });
 
     const klAfter = steps === 0 ? klBefore : await meanKl(gradient, parameters, windows, targets, "KL after", onProgress, options.signal);
-    return { weights: writeAttentionParameters(model, parameters), tokens, windows: windows.length, steps, learningRate, klBefore, klAfter };
+
+    // Adam's first steps move every weight by about the learning rate, which can leave a good
+    // conversion worse than it started. The steps are kept only when they lowered the calibration KL.
+    const improved = klAfter < klBefore;
+    if (!improved) {
+      onProgress({ type: "info", task, message: `KL rose from ${klBefore.toFixed(4)} to ${klAfter.toFixed(4)}; keeping the weights from before the steps` });
+    }
+    const weights = improved ? writeAttentionParameters(model, parameters) : writeAttentionParameters(model, readAttentionParameters(model));
+    return { weights, tokens, windows: windows.length, steps, learningRate, klBefore, klAfter, kept: improved || steps === 0 };
   } finally {
     gradient.dispose();
     await session.dispose();

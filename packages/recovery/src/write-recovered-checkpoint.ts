@@ -78,6 +78,12 @@ export function distillationRecoveryRecord(
     steps: layerwise?.steps ?? 0,
     seed: run.seed,
     layers: layerwise?.layers ?? [],
-    distillation: { steps: result.steps, learningRate: result.learningRate, klBefore: result.klBefore, klAfter: result.klAfter },
+    distillation: {
+      steps: result.steps,
+      learningRate: result.learningRate,
+      klBefore: result.klBefore,
+      klAfter: result.klAfter,
+      kept: result.kept,
+    },
   };
 }

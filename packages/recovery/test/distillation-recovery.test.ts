@@ -206,6 +206,18 @@ describe.skipIf(!hasShared)("recoverByDistillation on tinystories-656k at 25%", 
     }
   });
 
+  it("keeps only steps that lower the KL", async () => {
+    expect(result.kept).toBe(true);
+
+    // A learning rate of 0.5 wrecks every attention weight, so the steps must be dropped.
+    const ids = tinyStoriesIds(base, 4 * seqLen, 0).calibration;
+    const wrecked = await recoverByDistillation(base, model, { ids, seqLen, backend, steps: 4, learningRate: 0.5 });
+
+    expect(wrecked.klAfter).toBeGreaterThan(wrecked.klBefore);
+    expect(wrecked.kept).toBe(false);
+    expect(wrecked.weights.get(weightNames.queryProjection(0)).data).toEqual(model.weights.get(weightNames.queryProjection(0)).data);
+  });
+
   it("reports the initial KL after zero steps", async () => {
     const ids = tinyStoriesIds(base, 4 * seqLen, 0).calibration;
     const unchanged = await recoverByDistillation(base, model, { ids, seqLen, backend, steps: 0 });

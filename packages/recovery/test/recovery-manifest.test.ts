@@ -46,7 +46,7 @@ const recovery: EliteKvRecovery = {
 const distilled: EliteKvRecovery = {
   ...recovery,
   method: "both",
-  distillation: { steps: 200, learningRate: 0.001, klBefore: 1.25, klAfter: 0.5 },
+  distillation: { steps: 200, learningRate: 0.001, klBefore: 1.25, klAfter: 0.5, kept: true },
 };
 
 function manifest(withRecovery: EliteKvRecovery | undefined): EliteKvManifest {
@@ -117,6 +117,7 @@ describe("recovery record in elitekv.json", () => {
     ["steps", (record) => (record.distillation.steps = -3), /field recovery\.distillation\.steps: .*non-negative integer, got -3/],
     ["learningRate", (record) => (record.distillation.learningRate = 0), /field recovery\.distillation\.learningRate: .*positive number, got 0/],
     ["klAfter", (record) => (record.distillation.klAfter = null), /field recovery\.distillation\.klAfter: .*finite number, got null/],
+    ["kept", (record) => delete record.distillation.kept, /field recovery\.distillation\.kept: .*true or false, got nothing/],
   ];
 
   for (const [field, edit, message] of invalidDistillations) {

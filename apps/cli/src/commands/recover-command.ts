@@ -270,8 +270,9 @@ function resultRows(result: RecoverResult): TableRow[] {
     rows.push([`layer ${layer.layer} loss`, `${layer.lossBefore.toPrecision(4)} -> ${layer.lossAfter.toPrecision(4)}${note}`]);
   }
   if (result.distillation !== undefined) {
-    const { steps, klBefore, klAfter } = result.distillation;
-    rows.push(["distillation KL (nats/token)", `${klBefore.toFixed(4)} -> ${klAfter.toFixed(4)} in ${formatInteger(steps)} steps`]);
+    const { steps, klBefore, klAfter, kept } = result.distillation;
+    const note = kept ? "" : " (KL rose, steps dropped)";
+    rows.push(["distillation KL (nats/token)", `${klBefore.toFixed(4)} -> ${klAfter.toFixed(4)} in ${formatInteger(steps)} steps${note}`]);
   }
   rows.push(["seconds", result.seconds.toFixed(1)]);
   return rows;

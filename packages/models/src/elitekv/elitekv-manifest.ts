@@ -61,6 +61,8 @@ export interface EliteKvDistillation {
   klBefore: number;
   /** The same mean KL after the steps. */
   klAfter: number;
+  /** False when the steps raised the KL and the checkpoint holds the weights from before them. */
+  kept: boolean;
 }
 
 /** Record of the refit of the converted weights to the base model; every number comes from calibration text. */

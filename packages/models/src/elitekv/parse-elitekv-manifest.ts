@@ -147,7 +147,8 @@ function parseDistillation(value: unknown, fail: Fail): EliteKvDistillation {
       throw fail(`${field}.${key}`, `${field}.${key} must be a finite number, got ${describe(kl)}`);
     }
   }
-  return { steps: raw.steps, learningRate: raw.learningRate, klBefore: raw.klBefore as number, klAfter: raw.klAfter as number };
+  if (typeof raw.kept !== "boolean") throw fail(`${field}.kept`, `${field}.kept must be true or false, got ${describe(raw.kept)}`);
+  return { steps: raw.steps, learningRate: raw.learningRate, klBefore: raw.klBefore as number, klAfter: raw.klAfter as number, kept: raw.kept };
 }
 
 function parseAllocation(value: unknown, fail: Fail): EliteKvAllocation {
