@@ -35,8 +35,8 @@ export interface ConvertOptions {
   covariances?: Matrix[];
   matmul?: MatmulProvider;
   /**
-   * How the latent budget of layers · d_c is split over the layers: "uniform" (the default) gives every
-   * layer d_c; "spectrum" follows the energy spectra of the joint key/value matrices (latent-allocation.ts).
+   * Split of the latent budget of layers · d_c over the layers. "uniform" (the default) gives every layer
+   * d_c. "spectrum" follows the energy spectra of the joint key/value matrices (latent-allocation.ts).
    */
   latentAllocation?: LatentAllocation;
   onProgress?: ProgressListener;

@@ -123,7 +123,7 @@ export async function recoverByDistillation(
     if (!improved) {
       onProgress({ type: "info", task, message: `KL rose from ${klBefore.toFixed(4)} to ${klAfter.toFixed(4)}; keeping the weights from before the steps` });
     }
-    const weights = improved ? writeAttentionParameters(model, parameters) : writeAttentionParameters(model, readAttentionParameters(model));
+    const weights = writeAttentionParameters(model, improved ? parameters : []);
     return { weights, tokens, windows: windows.length, steps, learningRate, klBefore, klAfter, kept: improved || steps === 0 };
   } finally {
     gradient.dispose();
@@ -212,6 +212,7 @@ function readAttentionParameters(model: LoadedModel): EliteAttentionParameters[]
   });
 }
 
+/** Returns every weight of `model` with the attention tensors of `parameters`; an empty list keeps the model's own. */
 function writeAttentionParameters(model: LoadedModel, parameters: readonly EliteAttentionParameters[]): MapWeightStore {
   const weights = new MapWeightStore(new Map(model.weights.names().map((name) => [name, model.weights.get(name)])), "recovered weights");
   parameters.forEach((layerParameters, layer) => {
@@ -224,7 +225,8 @@ function writeAttentionParameters(model: LoadedModel, parameters: readonly Elite
   return weights;
 }
 
-function attentionWeightNames(layer: number): Record<keyof EliteAttentionParameters, string> {
+/** Returns the canonical weight name of each attention parameter of `layer`. */
+export function attentionWeightNames(layer: number): Record<keyof EliteAttentionParameters, string> {
   return {
     query: weightNames.queryProjection(layer),
     ropeKey: eliteWeightNames.ropeKeyProjection(layer),

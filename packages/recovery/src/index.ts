@@ -45,6 +45,7 @@ export {
 } from "./write-recovered-checkpoint.js";
 export {
   defaultDistillationLearningRate,
+  attentionWeightNames,
   recoverByDistillation,
   type DistillationRecoveryOptions,
   type DistillationRecoveryResult,

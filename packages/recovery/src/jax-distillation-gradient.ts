@@ -81,7 +81,7 @@ export async function createJaxDistillationGradient(model: LoadedModel, tokens: 
   // fused the softmax into the backward product with the output head and recomputed it for every
   // hidden dim: 18 s instead of 1 s per SmolLM2 window of 128 tokens.
   // headForward returns the normalised rows, the mean soft cross-entropy and its gradient with respect
-  // to the logits, (softmax(logits) − targets) / tokens, which holds because every target row sums to 1.
+  // to the logits, (softmax(logits) − targets) / tokens, which is exact because every target row sums to 1.
   const headForward = (hidden: JaxArray, finalNorm: JaxArray, outputHead: JaxArray, targets: JaxArray): JaxArray[] => {
     const logits = einsum("td,vd->tv", rmsNorm(hidden, finalNorm), outputHead);
     const logProbabilities = nn.logSoftmax(logits, -1);

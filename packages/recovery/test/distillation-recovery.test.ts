@@ -1,7 +1,7 @@
 // End-to-end distillation on tinystories-656k. The jax-js cross-entropy and its gradient are checked
 // against the CPU backend's forward pass (float64 residual stream). A 25% conversion distilled for a few
 // steps must lower the calibration KL and the held-out perplexity and change only attention weights.
-import { createRandom, eliteWeightNames, MapWeightStore, weightNames, type Backend, type LoadedModel } from "@elitekv/core";
+import { createRandom, MapWeightStore, weightNames, type Backend, type LoadedModel } from "@elitekv/core";
 import { computePerplexity } from "@elitekv/eval";
 import { createCpuBackend } from "@elitekv/runtime-cpu";
 import { createOrtBackend } from "@elitekv/runtime-ort";
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import {
   attentionParameterNames,
+  attentionWeightNames,
   createJaxDistillationGradient,
   recoverByDistillation,
   type DistillationRecoveryResult,
@@ -20,20 +21,9 @@ import { convertedModel, loadTinyStories, tinyStoriesIds } from "./fixtures.js";
 
 const tokens = 32;
 
-function layerWeightNames(layer: number): Record<keyof EliteAttentionParameters, string> {
-  return {
-    query: weightNames.queryProjection(layer),
-    ropeKey: eliteWeightNames.ropeKeyProjection(layer),
-    latentDown: eliteWeightNames.latentDownProjection(layer),
-    keyUp: eliteWeightNames.keyUpProjection(layer),
-    valueUp: eliteWeightNames.valueUpProjection(layer),
-    output: weightNames.outputProjection(layer),
-  };
-}
-
 function readParameters(model: LoadedModel): EliteAttentionParameters[] {
   return Array.from({ length: model.config.numLayers }, (_, layer) => {
-    const names = layerWeightNames(layer);
+    const names = attentionWeightNames(layer);
     const entries = attentionParameterNames.map((name) => [name, Float32Array.from(model.weights.get(names[name]).data)] as const);
     return Object.fromEntries(entries) as unknown as EliteAttentionParameters;
   });
@@ -42,7 +32,7 @@ function readParameters(model: LoadedModel): EliteAttentionParameters[] {
 function withParameters(model: LoadedModel, parameters: EliteAttentionParameters[]): LoadedModel {
   const weights = new MapWeightStore(new Map(model.weights.names().map((name) => [name, model.weights.get(name)])));
   parameters.forEach((layerParameters, layer) => {
-    const names = layerWeightNames(layer);
+    const names = attentionWeightNames(layer);
     for (const name of attentionParameterNames) weights.set(names[name], { shape: model.weights.get(names[name]).shape, data: layerParameters[name] });
   });
   return { ...model, weights };
@@ -196,7 +186,7 @@ describe.skipIf(!hasShared)("recoverByDistillation on tinystories-656k at 25%", 
   });
 
   it("changes only attention weights", () => {
-    const attention = new Set(Array.from({ length: model.config.numLayers }, (_, layer) => Object.values(layerWeightNames(layer))).flat());
+    const attention = new Set(Array.from({ length: model.config.numLayers }, (_, layer) => Object.values(attentionWeightNames(layer))).flat());
     for (const name of model.weights.names()) {
       if (attention.has(name)) {
         expect(result.weights.get(name).data, name).not.toEqual(model.weights.get(name).data);

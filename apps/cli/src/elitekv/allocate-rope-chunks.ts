@@ -20,7 +20,7 @@ export interface AllocationSearchRequest {
   /** Multiples of the rule's r to try; defaults to the converter's defaultRuleMultiples. */
   multiples?: readonly number[];
   svd: SvdMode;
-  /** How each candidate's latent budget is split over the layers; defaults to "uniform". */
+  /** Split of each candidate's latent budget over the layers; defaults to "uniform". */
   latentAllocation?: LatentAllocation;
   covariances?: Matrix[];
   matmul?: MatmulProvider;

@@ -61,7 +61,7 @@ export interface EliteKvDistillation {
   klBefore: number;
   /** The same mean KL after the steps. */
   klAfter: number;
-  /** False when the steps raised the KL and the checkpoint holds the weights from before them. */
+  /** False when the steps raised the KL and the checkpoint contains the weights from before them. */
   kept: boolean;
 }
 
