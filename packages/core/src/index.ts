@@ -90,6 +90,7 @@ export type {
   Logits,
   SessionOptions,
 } from "./backend/backend.js";
+export { validateForwardRequest, validateTokenIds, type ForwardRequest } from "./backend/forward-request.js";
 
 export { silentProgress, type ProgressEvent, type ProgressListener } from "./progress/progress-event.js";
 

@@ -4,10 +4,9 @@
 import {
   BackendFailureError,
   ContextOverflowError,
-  InvalidArgumentError,
+  validateForwardRequest,
   ropeInverseFrequencies,
   type CaptureEvent,
-  type CaptureOptions,
   type ForwardOptions,
   type InferenceSession,
   type Logits,
@@ -53,13 +52,7 @@ export class OrtSession implements InferenceSession {
 
   async prefill(ids: readonly number[], options: ForwardOptions = {}): Promise<Logits> {
     this.assertOpen();
-    this.validateIds(ids);
-    const tokens = Array.from(ids);
-    const logits = options.logits ?? "last";
-    if (logits !== "last" && logits !== "all") {
-      throw new InvalidArgumentError(`logits must be "last" or "all", got ${String(logits)}`, { field: "logits" });
-    }
-    const capturedLayers = options.capture === undefined ? [] : this.validateCapture(options.capture);
+    const { tokens, logits, capturedLayers } = validateForwardRequest(this.config, ids, options);
 
     return this.exclusive(async () => {
       this.assertOpen();
@@ -224,37 +217,6 @@ export class OrtSession implements InferenceSession {
 
   private assertOpen(): void {
     if (this.disposed) throw new BackendFailureError("the session was disposed; create a new session");
-  }
-
-  private validateIds(ids: readonly number[]): void {
-    if (!Array.isArray(ids) || ids.length === 0) {
-      throw new InvalidArgumentError("prefill needs a non-empty array of token ids", { field: "ids" });
-    }
-    const vocabSize = this.config.vocabSize;
-    for (let index = 0; index < ids.length; index++) {
-      const id = ids[index];
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new InvalidArgumentError(
-          `token id ${String(id)} at index ${index} is not an integer in [0, ${vocabSize}); check that the tokenizer matches the model`,
-          { field: "ids" },
-        );
-      }
-    }
-  }
-
-  /** Returns the captured layers in ascending order, without duplicates. */
-  private validateCapture(capture: CaptureOptions): number[] {
-    if (typeof capture.onCapture !== "function") {
-      throw new InvalidArgumentError("capture.onCapture must be a function", { field: "capture.onCapture" });
-    }
-    const numLayers = this.config.numLayers;
-    if (capture.layers === undefined) return Array.from({ length: numLayers }, (_, layer) => layer);
-    for (const layer of capture.layers) {
-      if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) {
-        throw new InvalidArgumentError(`capture layer ${String(layer)} is not an integer in [0, ${numLayers})`, { field: "capture.layers" });
-      }
-    }
-    return [...new Set(capture.layers)].sort((a, b) => a - b);
   }
 }
 
