@@ -22,7 +22,7 @@ const config: ModelConfig = {
 const onCapture = () => {};
 
 describe("validateForwardRequest", () => {
-  it("defaults to the last row of logits and no capture", () => {
+  it("defaults to last logits, no capture", () => {
     expect(validateForwardRequest(config, [1, 5, 31])).toEqual({ tokens: [1, 5, 31], logits: "last", capturedLayers: [] });
   });
 
@@ -34,7 +34,7 @@ describe("validateForwardRequest", () => {
     expect(request.logits).toBe("all");
   });
 
-  it("captures every layer when none are named, and sorts and deduplicates named ones", () => {
+  it("captures all layers or sorted named ones", () => {
     expect(validateForwardRequest(config, [1], { capture: { onCapture } }).capturedLayers).toEqual([0, 1, 2]);
     expect(validateForwardRequest(config, [1], { capture: { onCapture, layers: [2, 0, 2] } }).capturedLayers).toEqual([0, 2]);
   });
