@@ -19,6 +19,15 @@ export {
 export { readSweepReport, validateSweepReport } from "./sweep-report-validation.js";
 export { renderSweepMarkdown } from "./sweep-markdown.js";
 export {
+  renderResultsPage,
+  resultsDocument,
+  ropeliteComparisons,
+  type ResultsDocument,
+  type ResultsPageOptions,
+  type ResultsRow,
+  type RopeliteComparison,
+} from "./results-page.js";
+export {
   eliteChunksPlotFile,
   greedyObjectivePlotFile,
   klPlotFile,
