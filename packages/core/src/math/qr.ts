@@ -11,18 +11,18 @@ export function qrDecompose(a: Matrix): QrResult {
   const m = a.rows;
   const n = a.cols;
   const k = Math.min(m, n);
-  const work = Float64Array.from(a.data);
+
+  // Work on columns stored contiguously (column c at c·m), so the reflector loops walk memory in order.
+  const work = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let col = 0; col < n; col++) work[col * m + i] = a.data[i * n + col];
   const reflectors: Float64Array[] = [];
 
   // Reduce column j below the diagonal with a reflector v (stored unnormalised, with its squared norm).
   const reflectorNorms = new Float64Array(k);
   for (let j = 0; j < k; j++) {
-    const v = new Float64Array(m - j);
+    const v = work.slice(j * m + j, (j + 1) * m);
     let norm = 0;
-    for (let i = j; i < m; i++) {
-      v[i - j] = work[i * n + j];
-      norm += v[i - j] * v[i - j];
-    }
+    for (let i = 0; i < v.length; i++) norm += v[i] * v[i];
     norm = Math.sqrt(norm);
     const alpha = v[0] >= 0 ? -norm : norm;
     v[0] -= alpha;
@@ -32,32 +32,30 @@ export function qrDecompose(a: Matrix): QrResult {
     reflectorNorms[j] = vNormSquared;
     if (vNormSquared === 0) continue;
 
-    for (let col = j; col < n; col++) {
-      let dot = 0;
-      for (let i = j; i < m; i++) dot += v[i - j] * work[i * n + col];
-      const scale = (2 * dot) / vNormSquared;
-      for (let i = j; i < m; i++) work[i * n + col] -= scale * v[i - j];
-    }
+    for (let col = j; col < n; col++) reflect(work, col * m + j, v, vNormSquared);
   }
 
   const r = createMatrix(k, n);
   for (let i = 0; i < k; i++) {
-    for (let j = i; j < n; j++) r.data[i * n + j] = work[i * n + j];
+    for (let j = i; j < n; j++) r.data[i * n + j] = work[j * m + i];
   }
 
   // Form q by applying the reflectors in reverse order to the first k columns of the identity.
-  const q = createMatrix(m, k);
-  for (let i = 0; i < k; i++) q.data[i * k + i] = 1;
+  const columns = new Float64Array(m * k);
+  for (let i = 0; i < k; i++) columns[i * m + i] = 1;
   for (let j = k - 1; j >= 0; j--) {
-    const v = reflectors[j];
-    const vNormSquared = reflectorNorms[j];
-    if (vNormSquared === 0) continue;
-    for (let col = 0; col < k; col++) {
-      let dot = 0;
-      for (let i = j; i < m; i++) dot += v[i - j] * q.data[i * k + col];
-      const scale = (2 * dot) / vNormSquared;
-      for (let i = j; i < m; i++) q.data[i * k + col] -= scale * v[i - j];
-    }
+    if (reflectorNorms[j] === 0) continue;
+    for (let col = 0; col < k; col++) reflect(columns, col * m + j, reflectors[j], reflectorNorms[j]);
   }
+  const q = createMatrix(m, k);
+  for (let col = 0; col < k; col++) for (let i = 0; i < m; i++) q.data[i * k + col] = columns[col * m + i];
   return { q, r };
+}
+
+/** Applies I − 2 v vᵀ / ‖v‖² to the v.length entries of `data` from `offset` on. */
+function reflect(data: Float64Array, offset: number, v: Float64Array, vNormSquared: number): void {
+  let dot = 0;
+  for (let i = 0; i < v.length; i++) dot += v[i] * data[offset + i];
+  const scale = (2 * dot) / vNormSquared;
+  for (let i = 0; i < v.length; i++) data[offset + i] -= scale * v[i];
 }
