@@ -1,24 +1,14 @@
 // The published summary of a sweep: a results page in markdown (best cell per ratio, every cell, how
 // RoPElite ranks against the other strategies) and the rows as plain JSON for other tools to read.
 import type { SvdMode } from "@elitekv/converter";
-import type { RankingStrategy } from "@elitekv/ropelite";
 
 import type { SweepReport, SweepReportRow } from "./sweep-report.js";
 
+/** The report row fields published in the results JSON, in their order there. */
+const resultsRowFields = ["ratio", "strategy", "svd", "ropeChunks", "latentDim", "ppl", "pplIncreasePct", "klDivergence", "top1Agreement"] as const;
+
 /** One cell's quality, as published in the results JSON. */
-export interface ResultsRow {
-  ratio: number;
-  strategy: RankingStrategy;
-  svd: SvdMode;
-  /** Rotated chunks kept per KV head (r). */
-  ropeChunks: number;
-  /** Width of the shared key/value latent (d_c). */
-  latentDim: number;
-  ppl: number;
-  pplIncreasePct: number;
-  klDivergence: number;
-  top1Agreement: number;
-}
+export type ResultsRow = Pick<SweepReportRow, (typeof resultsRowFields)[number]>;
 
 /** The results JSON: the setup of the sweep and one row per cell, in the report's order. */
 export interface ResultsDocument {
@@ -125,17 +115,7 @@ export function renderResultsPage(report: SweepReport, options: ResultsPageOptio
 }
 
 function resultsRow(row: SweepReportRow): ResultsRow {
-  return {
-    ratio: row.ratio,
-    strategy: row.strategy,
-    svd: row.svd,
-    ropeChunks: row.ropeChunks,
-    latentDim: row.latentDim,
-    ppl: row.ppl,
-    pplIncreasePct: row.pplIncreasePct,
-    klDivergence: row.klDivergence,
-    top1Agreement: row.top1Agreement,
-  };
+  return Object.fromEntries(resultsRowFields.map((field) => [field, row[field]])) as ResultsRow;
 }
 
 function ratios(report: SweepReport): number[] {
