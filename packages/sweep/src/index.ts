@@ -25,7 +25,9 @@ export {
   type ResultsDocument,
   type ResultsPageOptions,
   type ResultsRow,
+  svdComparisons,
   type RopeliteComparison,
+  type SvdComparison,
 } from "./results-page.js";
 export {
   eliteChunksPlotFile,

@@ -1,6 +1,7 @@
 // The published summary of a sweep: a results page in markdown (best cell per ratio, every cell, how
-// RoPElite ranks against the other strategies) and the rows as plain JSON for other tools to read.
+// RoPElite ranks against the other strategies, activation-aware against weight SVD) and the rows as JSON.
 import type { SvdMode } from "@elitekv/converter";
+import type { RankingStrategy } from "@elitekv/ropelite";
 
 import type { SweepReport, SweepReportRow } from "./sweep-report.js";
 
@@ -33,15 +34,14 @@ export interface ResultsPageOptions {
 
 /** Returns the results JSON of a sweep report. */
 export function resultsDocument(report: SweepReport): ResultsDocument {
-  const document: ResultsDocument = {
+  return {
     model: report.model.path,
+    ...(report.command === undefined ? {} : { command: report.command }),
     calibration: report.calibration,
     evaluation: report.evaluation,
     base: report.base,
     rows: report.rows.map(resultsRow),
   };
-  if (report.command !== undefined) document.command = report.command;
-  return document;
 }
 
 /** One (ratio, SVD mode) pair and whether RoPElite had the lowest perplexity in it. */
@@ -71,6 +71,26 @@ export function ropeliteComparisons(report: SweepReport): RopeliteComparison[] {
   return comparisons;
 }
 
+/** The activation-aware and the weight SVD of one ratio and strategy, side by side. */
+export interface SvdComparison {
+  ratio: number;
+  strategy: RankingStrategy;
+  activation: SweepReportRow;
+  weight: SweepReportRow;
+}
+
+/** Returns, per ratio (largest first), the RoPElite cells of both SVD modes when the report has both. */
+export function svdComparisons(report: SweepReport): SvdComparison[] {
+  const comparisons: SvdComparison[] = [];
+  for (const ratio of ratios(report)) {
+    const find = (svd: SvdMode) => report.rows.find((row) => row.ratio === ratio && row.strategy === "ropelite" && row.svd === svd);
+    const activation = find("activation");
+    const weight = find("weight");
+    if (activation !== undefined && weight !== undefined) comparisons.push({ ratio, strategy: "ropelite", activation, weight });
+  }
+  return comparisons;
+}
+
 /** Renders the results page of a sweep report. */
 export function renderResultsPage(report: SweepReport, options: ResultsPageOptions): string {
   const { base, evaluation, calibration } = report;
@@ -96,6 +116,15 @@ export function renderResultsPage(report: SweepReport, options: ResultsPageOptio
     lines.push("");
   }
 
+  const svds = svdComparisons(report);
+  if (svds.length > 0) {
+    lines.push("PPL increase with the RoPElite ranking, activation-aware against weight SVD:", "");
+    for (const { ratio, activation, weight } of svds) {
+      lines.push(`- ratio ${ratio}: ${percent(activation.pplIncreasePct)} against ${percent(weight.pplIncreasePct)} (${increaseFactor(activation, weight)})`);
+    }
+    lines.push("");
+  }
+
   lines.push("Every cell, by ratio (lowest PPL of each ratio in bold):", "", ...tableHeader());
   for (const ratio of ratios(report)) {
     cellsOf(report, ratio).forEach((row, index) => lines.push(tableLine(row, index === 0)));
@@ -110,7 +139,9 @@ export function renderResultsPage(report: SweepReport, options: ResultsPageOptio
       `Rows as JSON: [${options.rowsFile}](${encodeURI(options.rowsFile)}).`,
     "",
   );
-  if (report.command !== undefined) lines.push("Command:", "", "```sh", report.command, "```", "");
+  if (report.command !== undefined) {
+    lines.push("Command (from a checkout of this repository, run it as `pnpm --silent elitekv ...`):", "", "```sh", report.command, "```", "");
+  }
   return lines.join("\n");
 }
 
@@ -131,10 +162,20 @@ function tableHeader(): string[] {
   return ["| ratio | strategy | SVD | r | d_c | PPL | increase | KL | top-1 |", "|---:|---|---|---:|---:|---:|---:|---:|---:|"];
 }
 
+/** Returns how many times smaller the activation-aware SVD's PPL increase is, or larger when it is worse. */
+function increaseFactor(activation: SweepReportRow, weight: SweepReportRow): string {
+  if (activation.pplIncreasePct <= 0 || weight.pplIncreasePct <= 0) return "no factor: an increase is not positive";
+  const factor = weight.pplIncreasePct / activation.pplIncreasePct;
+  return factor >= 1 ? `${factor.toFixed(2)}× smaller` : `${(1 / factor).toFixed(2)}× larger`;
+}
+
+function percent(value: number): string {
+  return `${value >= 0 ? "+" : ""}${value.toFixed(1)}%`;
+}
+
 function tableLine(row: SweepReportRow, bold: boolean): string {
   const ppl = bold ? `**${row.ppl.toFixed(2)}**` : row.ppl.toFixed(2);
-  const increase = `${row.pplIncreasePct >= 0 ? "+" : ""}${row.pplIncreasePct.toFixed(1)}%`;
-  const cells = [String(row.ratio), row.strategy, row.svd, String(row.ropeChunks), String(row.latentDim), ppl, increase];
+  const cells = [String(row.ratio), row.strategy, row.svd, String(row.ropeChunks), String(row.latentDim), ppl, percent(row.pplIncreasePct)];
   cells.push(row.klDivergence.toFixed(3), `${(100 * row.top1Agreement).toFixed(1)}%`);
   return `| ${cells.join(" | ")} |`;
 }

@@ -2,7 +2,7 @@
 // the other strategies, and rows with exactly the published fields.
 import { describe, expect, it } from "vitest";
 
-import { renderResultsPage, resultsDocument, ropeliteComparisons } from "../src/results-page.js";
+import { renderResultsPage, resultsDocument, ropeliteComparisons, svdComparisons } from "../src/results-page.js";
 import type { SweepReport } from "../src/sweep-report.js";
 import { validReport } from "./report-fixture.js";
 
@@ -23,6 +23,7 @@ describe("resultsDocument", () => {
     );
     expect(document.rows.map((row) => row.ppl)).toEqual([5.1, 5.3, 5.0, 7.5]);
     expect(document.command).toBe("elitekv sweep --model stories260K.bin");
+    expect(Object.keys(document)).toEqual(["model", "command", "calibration", "evaluation", "base", "rows"]);
     expect(document.evaluation.scoredTokens).toBe(7 * 127);
   });
 });
@@ -44,7 +45,32 @@ describe("ropeliteComparisons", () => {
   });
 });
 
+/** The fixture with one more ratio-0.5 cell: RoPElite with the activation SVD at `ppl`. */
+function reportWithRopeliteActivation(ppl: number): SweepReport {
+  const report = validReport();
+  report.rows.push({ ...report.rows[2], svd: "activation", ppl, pplIncreasePct: 100 * (ppl / report.base.ppl - 1) });
+  return report;
+}
+
+describe("svdComparisons", () => {
+  it("pairs RoPElite cells of both SVD modes", () => {
+    expect(svdComparisons(validReport())).toEqual([]);
+    const comparisons = svdComparisons(reportWithRopeliteActivation(4.8));
+    expect(comparisons).toHaveLength(1);
+    expect(comparisons[0].ratio).toBe(0.5);
+    expect(comparisons[0].activation.ppl).toBe(4.8);
+    expect(comparisons[0].weight.ppl).toBe(5.0);
+  });
+});
+
 describe("renderResultsPage", () => {
+  it("states the SVD factor both ways", () => {
+    // Base exp(1.5) = 4.4817: 4.8 is +7.1%, 5.0 is +11.6% (1.63× smaller), 5.5 is +22.7% (1.96× larger).
+    expect(renderResultsPage(reportWithRopeliteActivation(4.8), options)).toContain("- ratio 0.5: +7.1% against +11.6% (1.63× smaller)");
+    expect(renderResultsPage(reportWithRopeliteActivation(5.5), options)).toContain("- ratio 0.5: +22.7% against +11.6% (1.96× larger)");
+    expect(renderResultsPage(validReport(), options)).not.toContain("activation-aware against weight SVD");
+  });
+
   it("bolds the lowest PPL of each ratio", () => {
     const lines = renderResultsPage(validReport(), options).split("\n");
     const every = lines.slice(lines.findIndex((line) => line.startsWith("Every cell")));
@@ -79,7 +105,7 @@ describe("renderResultsPage", () => {
     expect(markdown).toContain("[stories260K/report.md](stories260K/report.md)");
     expect(markdown).toContain("[stories260K.json](stories260K.json)");
     expect(markdown).toContain("```sh\nelitekv sweep --model stories260K.bin\n```");
-    expect(markdown.indexOf("## Extra")).toBeLessThan(markdown.indexOf("Command:"));
+    expect(markdown.indexOf("## Extra")).toBeLessThan(markdown.indexOf("Command ("));
   });
 
   it("states the base and the texts", () => {
