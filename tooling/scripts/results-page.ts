@@ -26,12 +26,17 @@ if (values.name === undefined || values.title === undefined) {
 
 const root = new URL("../..", import.meta.url).pathname;
 const dir = resolve(root, values.dir);
-const report = await readSweepReport(join(dir, values.name, "report.json"));
-const notes = values.notes === undefined ? undefined : readFileSync(values.notes, "utf8");
+try {
+  const report = await readSweepReport(join(dir, values.name, "report.json"));
+  const notes = values.notes === undefined ? undefined : readFileSync(values.notes, "utf8");
 
-const page = renderResultsPage(report, { title: values.title, reportFolder: values.name, rowsFile: `${values.name}.json`, notes });
-const written = [
-  await writeFileAtomic(join(dir, `${values.name}.json`), `${JSON.stringify(resultsDocument(report), null, 2)}\n`),
-  await writeFileAtomic(join(dir, `${values.name}.md`), page),
-];
-process.stdout.write(`${written.map((path) => relative(root, path)).join("\n")}\n`);
+  const page = renderResultsPage(report, { title: values.title, reportFolder: values.name, rowsFile: `${values.name}.json`, notes });
+  const written = [
+    await writeFileAtomic(join(dir, `${values.name}.json`), `${JSON.stringify(resultsDocument(report), null, 2)}\n`),
+    await writeFileAtomic(join(dir, `${values.name}.md`), page),
+  ];
+  process.stdout.write(`${written.map((path) => relative(root, path)).join("\n")}\n`);
+} catch (error) {
+  process.stderr.write(`results-page: ${(error as Error).message}\n`);
+  process.exit(1);
+}
