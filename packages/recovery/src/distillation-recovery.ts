@@ -120,7 +120,7 @@ export async function recoverByDistillation(
     // Adam's first steps move every weight by about the learning rate, which can leave a good
     // conversion worse than it started. The steps are kept only when they lowered the calibration KL.
     const improved = klAfter < klBefore;
-    if (!improved) {
+    if (!improved && steps > 0) {
       onProgress({ type: "info", task, message: `KL rose from ${klBefore.toFixed(4)} to ${klAfter.toFixed(4)}; keeping the weights from before the steps` });
     }
     const weights = writeAttentionParameters(model, improved ? parameters : []);

@@ -1,7 +1,6 @@
 // The published summary of a sweep: a results page in markdown (best cell per ratio, every cell, how
 // RoPElite ranks against the other strategies, activation-aware against weight SVD) and the rows as JSON.
 import type { SvdMode } from "@elitekv/converter";
-import type { RankingStrategy } from "@elitekv/ropelite";
 
 import type { SweepReport, SweepReportRow } from "./sweep-report.js";
 
@@ -58,7 +57,7 @@ export interface RopeliteComparison {
 /** Returns, per (ratio, SVD mode) pair that has a RoPElite cell and another strategy, how RoPElite ranks. */
 export function ropeliteComparisons(report: SweepReport): RopeliteComparison[] {
   const comparisons: RopeliteComparison[] = [];
-  for (const ratio of distinct(report.rows.map((row) => row.ratio)).sort((a, b) => b - a)) {
+  for (const ratio of ratios(report)) {
     for (const svd of distinct(report.rows.map((row) => row.svd)).sort()) {
       const cells = report.rows.filter((row) => row.ratio === ratio && row.svd === svd).sort((a, b) => a.ppl - b.ppl);
       const ropelite = cells.find((row) => row.strategy === "ropelite");
@@ -71,10 +70,9 @@ export function ropeliteComparisons(report: SweepReport): RopeliteComparison[] {
   return comparisons;
 }
 
-/** The activation-aware and the weight SVD of one ratio and strategy, side by side. */
+/** The RoPElite cells of one ratio with the activation-aware and the weight SVD, side by side. */
 export interface SvdComparison {
   ratio: number;
-  strategy: RankingStrategy;
   activation: SweepReportRow;
   weight: SweepReportRow;
 }
@@ -86,7 +84,7 @@ export function svdComparisons(report: SweepReport): SvdComparison[] {
     const find = (svd: SvdMode) => report.rows.find((row) => row.ratio === ratio && row.strategy === "ropelite" && row.svd === svd);
     const activation = find("activation");
     const weight = find("weight");
-    if (activation !== undefined && weight !== undefined) comparisons.push({ ratio, strategy: "ropelite", activation, weight });
+    if (activation !== undefined && weight !== undefined) comparisons.push({ ratio, activation, weight });
   }
   return comparisons;
 }

@@ -68,7 +68,7 @@ describe.skipIf(!hasShared)("tinystories-656k conversion quality", () => {
 
   function row(ratio: number, strategy: string): SweepRow {
     const found = result.rows.find((entry) => entry.ratio === ratio && entry.strategy === strategy);
-    if (found === undefined) throw new Error(`no row for ratio ${ratio} and strategy ${strategy}`);
+    if (found === undefined) throw new Error(`missing sweep row for ratio ${ratio} and strategy ${strategy}`);
     return found;
   }
 

@@ -3,16 +3,21 @@
 import { describe, expect, it } from "vitest";
 
 import { renderResultsPage, resultsDocument, ropeliteComparisons, svdComparisons } from "../src/results-page.js";
-import type { SweepReport } from "../src/sweep-report.js";
+import type { SweepReport, SweepReportRow } from "../src/sweep-report.js";
 import { validReport } from "./report-fixture.js";
 
 const options = { title: "Compression quality of stories260K", reportFolder: "stories260K", rowsFile: "stories260K.json" };
 
+/** Returns the fixture with one more row: a copy of row `index` with `changes` and perplexity `ppl`. */
+function reportWithRow(index: number, changes: Partial<SweepReportRow>, ppl: number): SweepReport {
+  const report = validReport();
+  report.rows.push({ ...report.rows[index], ...changes, ppl, pplIncreasePct: 100 * (ppl / report.base.ppl - 1) });
+  return report;
+}
+
 /** The fixture with one more ratio-0.25 cell: high-freq with the activation SVD at `ppl`. */
 function reportWithHighFreq(ppl: number): SweepReport {
-  const report = validReport();
-  report.rows.push({ ...report.rows[3], strategy: "high-freq", ppl, pplIncreasePct: 100 * (ppl / report.base.ppl - 1) });
-  return report;
+  return reportWithRow(3, { strategy: "high-freq" }, ppl);
 }
 
 describe("resultsDocument", () => {
@@ -47,9 +52,7 @@ describe("ropeliteComparisons", () => {
 
 /** The fixture with one more ratio-0.5 cell: RoPElite with the activation SVD at `ppl`. */
 function reportWithRopeliteActivation(ppl: number): SweepReport {
-  const report = validReport();
-  report.rows.push({ ...report.rows[2], svd: "activation", ppl, pplIncreasePct: 100 * (ppl / report.base.ppl - 1) });
-  return report;
+  return reportWithRow(2, { svd: "activation" }, ppl);
 }
 
 describe("svdComparisons", () => {
